@@ -1,0 +1,197 @@
+package blip2
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"blipflow/model/nn"
+)
+
+// optDecoder is an OPT model mid-generation: the KV cache and, per row, the
+// attention mask so far. It implements generate.Decoder.
+type optDecoder struct {
+	m     *Model
+	o     *OPT
+	cache *nn.Cache
+	mask  [][]int // per row, one entry per cached step
+	count []int   // per row, number of unmasked steps (next position id)
+}
+
+// prefillOPT runs the prompt through OPT: ids [B,T] (the <image> tokens
+// standing for the queries) with mask [B,T]. It returns the decoder and the
+// logits of the last position [B][V], or of every position when all is set.
+func (m *Model) prefillOPT(img *ImageOutputs, ids, mask [][]int, capacity int, all bool) (*optDecoder, [][]float32, error) {
+	o := m.LM.(*OPT)
+	g := nn.NewGraph(m.Ops)
+	x, ids, mask, err := m.promptEmbeddings(g, img, ids, mask)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, t := len(ids), len(ids[0])
+	if t+capacity > o.cfg.MaxPositionEmbeddings {
+		return nil, nil, fmt.Errorf("blip2: prompt of %d tokens plus %d new ones exceeds OPT's %d positions", t, capacity, o.cfg.MaxPositionEmbeddings)
+	}
+	d := &optDecoder{m: m, o: o, cache: nn.NewCache(len(o.layers), b, o.dim, t+capacity), count: make([]int, b)}
+	positions := make([]int, 0, b*t)
+	attn := make([]float32, b*t*t)
+	for r := 0; r < b; r++ {
+		d.mask = append(d.mask, append(make([]int, 0, t+capacity), mask[r]...))
+		for j := 0; j < t; j++ {
+			if mask[r][j] != 0 {
+				d.count[r]++
+				positions = append(positions, d.count[r]-1+optPositionOffset)
+			} else {
+				positions = append(positions, optPositionOffset-1)
+			}
+		}
+		for i := 0; i < t; i++ {
+			for j := 0; j < t; j++ {
+				if j > i || mask[r][j] == 0 {
+					attn[(r*t+i)*t+j] = maskMin
+				}
+			}
+		}
+	}
+	h := o.forward(g, x, positions, g.Input(attn, b, t, t), d.cache)
+	if !all {
+		h = token(g, h, t-1)
+	}
+	logits := g.Ops.Linear(h, o.lmHead)
+	if err := g.Run(); err != nil {
+		return nil, nil, err
+	}
+	return d, rowsOf(logits, o.cfg.VocabSize), nil
+}
+
+// Step feeds one token per row and returns the next-token logits.
+func (d *optDecoder) Step(tokens []int) ([][]float32, error) {
+	b := d.cache.Batch()
+	if len(tokens) != b {
+		return nil, fmt.Errorf("blip2: %d tokens for %d rows", len(tokens), b)
+	}
+	tk := d.cache.Len() + 1
+	if tk > d.o.cfg.MaxPositionEmbeddings+1 {
+		return nil, fmt.Errorf("blip2: sequence of %d tokens exceeds OPT's %d positions", tk, d.o.cfg.MaxPositionEmbeddings)
+	}
+	positions := make([]int, b)
+	attn := make([]float32, b*tk)
+	for r := 0; r < b; r++ {
+		d.mask[r] = append(d.mask[r], 1)
+		d.count[r]++
+		positions[r] = d.count[r] - 1 + optPositionOffset
+		for j, m := range d.mask[r] {
+			if m == 0 {
+				attn[r*tk+j] = maskMin
+			}
+		}
+	}
+	g := nn.NewGraph(d.m.Ops)
+	x := g.Ops.Embed(g.InputInts(tokens, b, 1), d.o.embed)
+	h := d.o.forward(g, x, positions, g.Input(attn, b, 1, tk), d.cache)
+	logits := g.Ops.Linear(h, d.o.lmHead)
+	if err := g.Run(); err != nil {
+		return nil, err
+	}
+	return rowsOf(logits, d.o.cfg.VocabSize), nil
+}
+
+// Select rearranges the rows (beam reordering, dropping finished rows).
+func (d *optDecoder) Select(src []int) error {
+	if err := d.cache.Select(src); err != nil {
+		return err
+	}
+	mask := make([][]int, len(src))
+	count := make([]int, len(src))
+	for i, s := range src {
+		mask[i] = append(make([]int, 0, cap(d.mask[s])), d.mask[s]...)
+		count[i] = d.count[s]
+	}
+	d.mask, d.count = mask, count
+	return nil
+}
+
+// rowsOf splits a computed [.., V] node into rows of V values.
+func rowsOf(n *G.Node, v int) [][]float32 {
+	data, _ := nn.Value(n)
+	out := make([][]float32, len(data)/v)
+	for i := range out {
+		out[i] = data[i*v : (i+1)*v : (i+1)*v]
+	}
+	return out
+}
+
+// promptEmbeddings embeds the prompt ids and puts the projected queries in
+// place of the <image> tokens (or, for checkpoints without
+// image_token_index, before the prompt, extending ids and mask).
+func (m *Model) promptEmbeddings(g *nn.Graph, img *ImageOutputs, ids, mask [][]int) (*G.Node, [][]int, [][]int, error) {
+	b := len(ids)
+	if b == 0 || b != img.N || len(mask) != b {
+		return nil, nil, nil, fmt.Errorf("blip2: %d prompts and %d masks for %d images", b, len(mask), img.N)
+	}
+	t := len(ids[0])
+	nq := m.Config.NumQueryTokens
+	dt := m.Config.TextHidden()
+	queries := g.Input(img.Projected, b, nq, dt)
+	if m.Config.ImageTokenIndex == nil {
+		newIDs, newMask := make([][]int, b), make([][]int, b)
+		for r := range ids {
+			newIDs[r] = append(make([]int, nq), ids[r]...)
+			newMask[r] = append(onesInt(nq), mask[r]...)
+		}
+		if t == 0 {
+			return queries, newIDs, newMask, nil
+		}
+		x := g.Ops.Embed(g.InputInts(flatten(ids), b, t), m.LM.Embeddings())
+		return concatSteps(g, queries, x), newIDs, newMask, nil
+	}
+	image := *m.Config.ImageTokenIndex
+	for r, row := range ids {
+		if len(row) != t || len(mask[r]) != t {
+			return nil, nil, nil, fmt.Errorf("blip2: prompt rows have different lengths (pad the batch)")
+		}
+		n := 0
+		for _, id := range row {
+			if id == image {
+				n++
+			}
+		}
+		if n != nq {
+			return nil, nil, nil, fmt.Errorf("blip2: prompt %d has %d <image> tokens (id %d), want num_query_tokens=%d", r, n, image, nq)
+		}
+	}
+	x := g.Ops.Embed(g.InputInts(flatten(ids), b, t), m.LM.Embeddings())
+	spliced := g.Func("splice_queries",
+		func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
+		func(in [][]float32, s []tensor.Shape, out []float32) error {
+			copy(out, in[0])
+			for r, row := range ids {
+				k := 0
+				for j, id := range row {
+					if id == image {
+						copy(out[(r*t+j)*dt:(r*t+j+1)*dt], in[1][(r*nq+k)*dt:(r*nq+k+1)*dt])
+						k++
+					}
+				}
+			}
+			return nil
+		}, x, queries)
+	return spliced, ids, mask, nil
+}
+
+func flatten(rows [][]int) []int {
+	var out []int
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
+}
+
+func onesInt(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = 1
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+package blip2
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"blipflow/internal/fixtures"
+	"blipflow/model/blas"
+	"blipflow/model/nn"
+	"blipflow/model/safetensors"
+)
+
+// golden is a fixture model folder's golden.json and golden.safetensors.
+type golden struct {
+	Cases []struct {
+		Name           string         `json:"name"`
+		Images         []string       `json:"images"`
+		Text           any            `json:"text"`
+		InputIDs       [][]int        `json:"input_ids"`
+		AttentionMask  [][]int        `json:"attention_mask"`
+		Labels         [][]int        `json:"labels"`
+		OutputIDs      [][]int        `json:"output_ids"`
+		GenerateKwargs map[string]any `json:"generate_kwargs"`
+		TextInputIDs   [][]int        `json:"text_input_ids"`
+	} `json:"cases"`
+	tensors *safetensors.File
+}
+
+func loadGolden(t testing.TB, model string) *golden {
+	t.Helper()
+	raw, err := os.ReadFile(fixtures.Path(model, "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &golden{}
+	if err := json.Unmarshal(raw, g); err != nil {
+		t.Fatal(err)
+	}
+	if g.tensors, err = safetensors.Open(fixtures.Path(model, "golden.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.tensors.Close() })
+	return g
+}
+
+func (g *golden) tensor(t testing.TB, name string) []float32 {
+	t.Helper()
+	d, _, err := g.tensors.Float32(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// backends returns the BLAS backends to check parity on: pure Go always,
+// OpenBLAS when installed.
+func backends(t testing.TB) map[string]blas.Backend {
+	out := map[string]blas.Backend{"go": blas.Gonum{}}
+	if ob, _, err := blas.Load(blas.Options{Backend: blas.KindOpenBLAS}); err == nil {
+		out["openblas"] = ob
+	} else {
+		t.Logf("OpenBLAS parity skipped: %v", err)
+	}
+	return out
+}
+
+func loadModel(t testing.TB, name string, b blas.Backend) *Model {
+	t.Helper()
+	m, err := Load(fixtures.Path(name, "model"), nn.NewCPU(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// assertClose checks got against want within 1e-4 of want's max abs value.
+func assertClose(t testing.TB, what string, got, want []float32) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	var scale, worst float64
+	for _, w := range want {
+		scale = math.Max(scale, math.Abs(float64(w)))
+	}
+	for i := range got {
+		worst = math.Max(worst, math.Abs(float64(got[i])-float64(want[i])))
+	}
+	if worst > 1e-4*scale || math.IsNaN(worst) {
+		t.Errorf("%s: max abs error %.3g, allowed %.3g (max |want| %.3g)", what, worst, 1e-4*scale, scale)
+	} else {
+		t.Logf("%s: max abs error %.3g (%.2g of max |want|)", what, worst, worst/scale)
+	}
+}
+
+func TestImageParity(t *testing.T) {
+	for _, name := range []string{"opt-tiny", "t5-tiny"} {
+		g := loadGolden(t, name)
+		for bname, b := range backends(t) {
+			t.Run(name+"/"+bname, func(t *testing.T) {
+				m := loadModel(t, name, b)
+				for _, c := range []string{"c1", "c2"} {
+					px := g.tensor(t, c+".pixel_values")
+					out, err := m.EncodeImages(px, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					assertClose(t, c+".vision.last_hidden_state", out.Vision, g.tensor(t, c+".vision.last_hidden_state"))
+					assertClose(t, c+".vision.pooler_output", out.Pooled, g.tensor(t, c+".vision.pooler_output"))
+					assertClose(t, c+".qformer.last_hidden_state", out.Queries, g.tensor(t, c+".qformer.last_hidden_state"))
+					assertClose(t, c+".language_projection", out.Projected, g.tensor(t, c+".language_projection"))
+				}
+			})
+		}
+	}
+}
+
+func TestOPTLogitsParity(t *testing.T) {
+	g := loadGolden(t, "opt-tiny")
+	for bname, b := range backends(t) {
+		t.Run(bname, func(t *testing.T) {
+			m := loadModel(t, "opt-tiny", b)
+			for _, c := range g.Cases {
+				if c.Name != "c2" && c.Name != "c3" {
+					continue
+				}
+				n := len(c.Images)
+				px := imagesPixels(t, g, c.Name, n)
+				img, err := m.EncodeImages(px, n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, logits, err := m.prefillOPT(img, c.InputIDs, c.AttentionMask, 0, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var flat []float32
+				for _, r := range logits {
+					flat = append(flat, r...)
+				}
+				assertClose(t, c.Name+".logits", flat, g.tensor(t, c.Name+".logits"))
+			}
+		})
+	}
+}
+
+// imagesPixels returns the pixel values of a case: its own tensor where the
+// fixture has one, else those of the single-image cases by file name.
+func imagesPixels(t testing.TB, g *golden, name string, n int) []float32 {
+	t.Helper()
+	if _, ok := g.tensors.Info(name + ".pixel_values"); ok {
+		return g.tensor(t, name+".pixel_values")
+	}
+	byImage := map[string][]float32{}
+	for _, c := range g.Cases {
+		if _, ok := g.tensors.Info(c.Name + ".pixel_values"); ok && len(c.Images) == 1 {
+			byImage[c.Images[0]] = g.tensor(t, c.Name+".pixel_values")
+		}
+	}
+	pre, err := safetensors.Open(fixtures.Path("preprocess", "pixel_values.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pre.Close()
+	var out []float32
+	for _, c := range g.Cases {
+		if c.Name == name {
+			for _, im := range c.Images {
+				px, ok := byImage[im]
+				if !ok {
+					px, _, err = pre.Float32("pixel_values." + strings.ReplaceAll(im, ".", "_"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					px = append([]float32(nil), px...)
+				}
+				out = append(out, px...)
+			}
+		}
+	}
+	if len(out) != n*3*224*224 {
+		t.Fatalf("%s: %d pixel values for %d images", name, len(out), n)
+	}
+	return out
+}

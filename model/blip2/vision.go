@@ -1,0 +1,167 @@
+package blip2
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"blipflow/model/config"
+	"blipflow/model/nn"
+)
+
+// VisionEncoder is the ViT image encoder (ViT-g in the released models):
+// patch embedding, class token, position embedding, pre-LN transformer
+// blocks and a final layer norm.
+type VisionEncoder struct {
+	cfg        config.Vision
+	act        nn.Activation
+	patch      *nn.Linear // the patch convolution as a linear map of flattened patches
+	classToken *nn.Weight
+	positions  *nn.Weight
+	layers     []visionLayer
+	postNorm   *nn.Norm
+}
+
+type visionLayer struct {
+	norm1, norm2 *nn.Norm
+	qkv          *nn.Linear // fused query/key/value projection
+	proj         *nn.Linear
+	fc1, fc2     *nn.Linear
+}
+
+// NumPositions returns the number of tokens per image (patches + class).
+func NumPositions(c config.Vision) int {
+	g := c.ImageSize / c.PatchSize
+	return g*g + 1
+}
+
+func loadVision(l *nn.Loader, c config.Vision) (*VisionEncoder, error) {
+	act, ok := nn.ActivationByName(c.HiddenAct)
+	if !ok {
+		return nil, fmt.Errorf("vision_config.hidden_act %q is not supported", c.HiddenAct)
+	}
+	d, p := c.HiddenSize, c.PatchSize
+	v := &VisionEncoder{cfg: c, act: act}
+	emb := l.Sub("embeddings")
+	conv := emb.Tensor("patch_embedding.weight", d, 3, p, p)
+	v.patch = &nn.Linear{In: 3 * p * p, Out: d, W: &nn.Weight{Name: conv.Name, Shape: []int{d, 3 * p * p}, Data: conv.Data},
+		B: emb.Tensor("patch_embedding.bias", d)}
+	v.classToken = emb.Tensor("class_embedding", 1, 1, d)
+	v.positions = emb.Tensor("position_embedding", 1, NumPositions(c), d)
+	for i := 0; i < c.NumHiddenLayers; i++ {
+		ll := l.Sub(fmt.Sprintf("encoder.layers.%d", i))
+		layer := visionLayer{
+			norm1: ll.LayerNorm("layer_norm1", d, c.LayerNormEps),
+			norm2: ll.LayerNorm("layer_norm2", d, c.LayerNormEps),
+			qkv:   ll.Linear("self_attn.qkv", d, 3*d, false),
+			proj:  ll.Linear("self_attn.projection", d, d, true),
+			fc1:   ll.Linear("mlp.fc1", d, c.IntermediateSize, true),
+			fc2:   ll.Linear("mlp.fc2", c.IntermediateSize, d, true),
+		}
+		layer.qkv.B = qkvBias(ll.Sub("self_attn"), d, c.QKVBias)
+		v.layers = append(v.layers, layer)
+	}
+	v.postNorm = l.LayerNorm("post_layernorm", d, c.LayerNormEps)
+	return v, nil
+}
+
+// qkvBias returns the fused projection's bias: transformers 5 saves it as
+// qkv.bias; the released checkpoints hold q_bias and v_bias (the key has no
+// bias).
+func qkvBias(l *nn.Loader, d int, enabled bool) *nn.Weight {
+	switch {
+	case !enabled:
+		return nil
+	case l.Has("qkv.bias"):
+		return l.Tensor("qkv.bias", 3*d)
+	}
+	q, v := l.Tensor("q_bias", d), l.Tensor("v_bias", d)
+	b := make([]float32, 3*d)
+	copy(b, q.Data)
+	if v.Data != nil {
+		copy(b[2*d:], v.Data)
+	}
+	return &nn.Weight{Name: q.Name + "+v_bias", Shape: []int{3 * d}, Data: b}
+}
+
+// Forward encodes pixels [N,3,H,W] into hidden states [N,T,D]
+// (last_hidden_state, after the post layer norm).
+func (v *VisionEncoder) Forward(g *nn.Graph, pixels *G.Node) *G.Node {
+	x := g.Ops.Linear(v.patchify(g, pixels), v.patch)
+	x = v.embed(g, x)
+	d, heads := v.cfg.HiddenSize, v.cfg.NumAttentionHeads
+	spec := nn.AttentionSpec{Heads: heads, HeadDim: d / heads, Scale: float32(1 / math.Sqrt(float64(d/heads)))}
+	for _, l := range v.layers {
+		h := g.Ops.Norm(x, l.norm1)
+		qkv := g.Ops.Linear(h, l.qkv)
+		q, k, vv := split3(g, qkv, d)
+		h = g.Ops.Attention(q, k, vv, nil, nil, spec)
+		x = g.Add(x, g.Ops.Linear(h, l.proj))
+		h = g.Ops.Norm(x, l.norm2)
+		h = g.Ops.Linear(g.Ops.Activate(g.Ops.Linear(h, l.fc1), v.act), l.fc2)
+		x = g.Add(x, h)
+	}
+	return g.Ops.Norm(x, v.postNorm)
+}
+
+// Pooled returns pooler_output [N,D]: the class token of the last hidden
+// state, layer-normed once more by the post layer norm (as the reference
+// does).
+func (v *VisionEncoder) Pooled(g *nn.Graph, hidden *G.Node) *G.Node {
+	return g.Ops.Norm(token(g, hidden, 0), v.postNorm)
+}
+
+// patchify turns [N,3,H,W] into [N,P,3·p·p], each patch flattened in the
+// (channel, row, column) order of the convolution weight.
+func (v *VisionEncoder) patchify(g *nn.Graph, pixels *G.Node) *G.Node {
+	p, size := v.cfg.PatchSize, v.cfg.ImageSize
+	grid := size / p
+	return g.Func("patchify",
+		func(in []tensor.Shape) (tensor.Shape, error) {
+			s := in[0]
+			if len(s) != 4 || s[1] != 3 || s[2] != size || s[3] != size {
+				return nil, fmt.Errorf("pixel_values %v, want [N,3,%d,%d]", s, size, size)
+			}
+			return tensor.Shape{s[0], grid * grid, 3 * p * p}, nil
+		},
+		func(in [][]float32, s []tensor.Shape, out []float32) error {
+			src := in[0]
+			o := 0
+			for n := 0; n < s[0][0]; n++ {
+				for gy := 0; gy < grid; gy++ {
+					for gx := 0; gx < grid; gx++ {
+						for c := 0; c < 3; c++ {
+							for y := 0; y < p; y++ {
+								row := ((n*3+c)*size+gy*p+y)*size + gx*p
+								o += copy(out[o:o+p], src[row:row+p])
+							}
+						}
+					}
+				}
+			}
+			return nil
+		}, pixels)
+}
+
+// embed prepends the class token and adds the position embedding.
+func (v *VisionEncoder) embed(g *nn.Graph, patches *G.Node) *G.Node {
+	d, t := v.cfg.HiddenSize, NumPositions(v.cfg)
+	return g.Func("vision_embed",
+		func(in []tensor.Shape) (tensor.Shape, error) { return tensor.Shape{in[0][0], t, d}, nil },
+		func(in [][]float32, s []tensor.Shape, out []float32) error {
+			pos, cls := v.positions.Data, v.classToken.Data
+			for n := 0; n < s[0][0]; n++ {
+				o := out[n*t*d : (n+1)*t*d]
+				src := in[0][n*(t-1)*d : (n+1)*(t-1)*d]
+				for i := 0; i < d; i++ {
+					o[i] = cls[i] + pos[i]
+				}
+				for i := d; i < t*d; i++ {
+					o[i] = src[i-d] + pos[i]
+				}
+			}
+			return nil
+		}, patches)
+}

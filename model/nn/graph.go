@@ -1,0 +1,101 @@
+package nn
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Graph is one forward computation: a Gorgonia expression graph built with
+// Ops, run once on a tape machine.
+type Graph struct {
+	G      *G.ExprGraph
+	Ops    Ops
+	inputs int
+}
+
+// NewGraph returns an empty graph whose heavy ops come from ops.
+func NewGraph(ops Ops) *Graph { return &Graph{G: G.NewGraph(), Ops: ops} }
+
+// Input adds a float32 input tensor.
+func (g *Graph) Input(data []float32, shape ...int) *G.Node {
+	g.inputs++
+	t := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	return G.NodeFromAny(g.G, t, G.WithName(fmt.Sprintf("in%d", g.inputs)))
+}
+
+// InputInts adds an int input tensor (token ids).
+func (g *Graph) InputInts(data []int, shape ...int) *G.Node {
+	g.inputs++
+	t := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	return G.NodeFromAny(g.G, t, G.WithName(fmt.Sprintf("ids%d", g.inputs)))
+}
+
+// Weight adds a weight as a constant input (for glue such as adding a
+// position table), without copying it.
+func (g *Graph) Weight(w *Weight, shape ...int) *G.Node {
+	if len(shape) == 0 {
+		shape = w.Shape
+	}
+	return g.Input(w.Data, shape...)
+}
+
+// Add is elementwise addition of same-shaped tensors (residuals).
+func (g *Graph) Add(a, b *G.Node) *G.Node { return G.Must(G.Add(a, b)) }
+
+// Mul is the elementwise product of same-shaped tensors.
+func (g *Graph) Mul(a, b *G.Node) *G.Node { return G.Must(G.HadamardProd(a, b)) }
+
+// Run executes the graph.
+func (g *Graph) Run() (err error) {
+	m := G.NewTapeMachine(g.G)
+	defer m.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("nn: running graph: %v", r)
+		}
+	}()
+	if err := m.RunAll(); err != nil {
+		return fmt.Errorf("nn: running graph: %w", err)
+	}
+	return nil
+}
+
+// Value returns a node's computed float32 data and shape.
+func Value(n *G.Node) ([]float32, []int) {
+	d := n.Value().(*tensor.Dense)
+	return d.Data().([]float32), []int(d.Shape().Clone())
+}
+
+// Func adds a light custom op (reshapes, splices, slices: the glue between
+// the heavy ops) computed by do from the inputs' data into out.
+func (g *Graph) Func(name string, outShape func(in []tensor.Shape) (tensor.Shape, error), do func(in [][]float32, shapes []tensor.Shape, out []float32) error, inputs ...*G.Node) *G.Node {
+	dims := make([]int, len(inputs))
+	for i, n := range inputs {
+		dims[i] = n.Dims()
+	}
+	probe, err := outShape(shapesOf(inputs))
+	if err != nil {
+		panic(fmt.Errorf("nn: building %s: %w", name, err))
+	}
+	return apply(&op{
+		name: name, inDims: dims, outDims: len(probe), shape: outShape,
+		do: func(in []*tensor.Dense, out []float32) error {
+			data := make([][]float32, len(in))
+			shapes := make([]tensor.Shape, len(in))
+			for i, d := range in {
+				data[i], shapes[i] = f32(d), d.Shape()
+			}
+			return do(data, shapes, out)
+		},
+	}, inputs...)
+}
+
+func shapesOf(nodes []*G.Node) []tensor.Shape {
+	out := make([]tensor.Shape, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Shape()
+	}
+	return out
+}

@@ -1,0 +1,231 @@
+package nn
+
+import (
+	"math"
+	"runtime"
+	"sync"
+
+	"blipflow/model/blas"
+)
+
+// parallel runs fn over [0,n) split into contiguous chunks, one per worker.
+// Work smaller than minChunk per worker runs on the calling goroutine.
+func parallel(n, minChunk int, fn func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers > n/max(minChunk, 1) {
+		workers = n / max(minChunk, 1)
+	}
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
+}
+
+// linear computes out[rows,Out] = x[rows,In] Wᵀ + b.
+func linear(bl blas.Backend, l *Linear, x []float32, rows int, out []float32) {
+	if l.B != nil {
+		for r := 0; r < rows; r++ {
+			copy(out[r*l.Out:(r+1)*l.Out], l.B.Data)
+		}
+	}
+	beta := float32(0)
+	if l.B != nil {
+		beta = 1
+	}
+	if rows == 1 {
+		bl.Sgemv(false, l.Out, l.In, 1, l.W.Data, l.In, x, 1, beta, out, 1)
+		return
+	}
+	bl.Sgemm(false, true, rows, l.Out, l.In, 1, x, l.In, l.W.Data, l.In, beta, out, l.Out)
+}
+
+// normalize applies a layer norm or RMS norm to each row of x.
+func normalize(n *Norm, x []float32, rows int, out []float32) {
+	d := n.Dim
+	parallel(rows, 64, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row, o := x[r*d:(r+1)*d], out[r*d:(r+1)*d]
+			var mean float64
+			if !n.RMS {
+				for _, v := range row {
+					mean += float64(v)
+				}
+				mean /= float64(d)
+			}
+			var ss float64
+			for _, v := range row {
+				c := float64(v) - mean
+				ss += c * c
+			}
+			inv := float32(1 / math.Sqrt(ss/float64(d)+float64(n.Eps)))
+			m := float32(mean)
+			g := n.Gamma.Data
+			if n.RMS {
+				for i, v := range row {
+					o[i] = g[i] * (v * inv)
+				}
+				continue
+			}
+			b := n.Beta.Data
+			for i, v := range row {
+				o[i] = (v-m)*inv*g[i] + b[i]
+			}
+		}
+	})
+}
+
+// Activation names the supported nonlinearities (Hugging Face's names).
+type Activation string
+
+// Activations.
+const (
+	GELU      Activation = "gelu"       // exact, with erf
+	GELUTanh  Activation = "gelu_new"   // tanh approximation
+	QuickGELU Activation = "quick_gelu" // x·σ(1.702x)
+	ReLU      Activation = "relu"
+)
+
+// ActivationByName maps a config's activation name to an Activation.
+func ActivationByName(name string) (Activation, bool) {
+	switch name {
+	case "gelu":
+		return GELU, true
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		return GELUTanh, true
+	case "quick_gelu":
+		return QuickGELU, true
+	case "relu":
+		return ReLU, true
+	}
+	return "", false
+}
+
+// activate applies a to x in place.
+func activate(a Activation, x []float32) {
+	parallel(len(x), 1<<14, func(lo, hi int) {
+		s := x[lo:hi]
+		switch a {
+		case GELU:
+			for i, v := range s {
+				s[i] = 0.5 * v * (1 + erf32(v*math.Sqrt2/2))
+			}
+		case GELUTanh:
+			const c = 0.7978845608028654 // sqrt(2/pi)
+			for i, v := range s {
+				s[i] = 0.5 * v * (1 + float32(math.Tanh(float64(c*(v+0.044715*v*v*v)))))
+			}
+		case QuickGELU:
+			for i, v := range s {
+				s[i] = v / (1 + float32(math.Exp(float64(-1.702*v))))
+			}
+		case ReLU:
+			for i, v := range s {
+				if v < 0 {
+					s[i] = 0
+				}
+			}
+		}
+	})
+}
+
+// erf32 is a float32 rational approximation of erf (max error a few ulp),
+// much faster than math.Erf in float64.
+func erf32(x float32) float32 {
+	if x > 4 {
+		x = 4
+	} else if x < -4 {
+		x = -4
+	}
+	x2 := x * x
+	p := x2*-2.72614225801306e-10 + 2.77068142495902e-08
+	p = p*x2 - 2.10102402082508e-06
+	p = p*x2 - 5.69250639462346e-05
+	p = p*x2 - 7.34990630326855e-04
+	p = p*x2 - 2.95459980854025e-03
+	p = p*x2 - 1.60960333262415e-02
+	p *= x
+	q := x2*-1.45660718464996e-05 - 2.13374055278905e-04
+	q = q*x2 - 1.68282697438203e-03
+	q = q*x2 - 7.37332916720468e-03
+	q = q*x2 - 1.42647390514189e-02
+	return p / q
+}
+
+// softmaxRow replaces s with softmax(s), computed stably.
+func softmaxRow(s []float32) {
+	m := s[0]
+	for _, v := range s[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	var sum float32
+	for i, v := range s {
+		e := float32(math.Exp(float64(v - m)))
+		s[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range s {
+		s[i] *= inv
+	}
+}
+
+// AttentionShape describes one multi-head attention call.
+type AttentionShape struct {
+	Batch, Heads, HeadDim int
+	Tq, Tk                int
+	// Scale multiplies q·k before the mask is added (1/sqrt(HeadDim) for
+	// most models, 1 for T5).
+	Scale float32
+	// KVTimeMajor says k and v are laid out [Tk, Batch, Heads*HeadDim] (a KV
+	// cache) rather than [Batch, Tk, Heads*HeadDim].
+	KVTimeMajor bool
+}
+
+// attention computes softmax(scale·q·kᵀ + mask + bias)·v per batch row and
+// head. q and out are [Batch, Tq, Heads*HeadDim]; mask, when given, is
+// additive [Batch, Tq, Tk]; bias, when given, is additive [Heads, Tq, Tk].
+func attention(bl blas.Backend, s AttentionShape, q, k, v, mask, bias, out []float32) {
+	hd := s.Heads * s.HeadDim
+	ldkv, strideB := hd, s.Tk*hd
+	if s.KVTimeMajor {
+		ldkv, strideB = s.Batch*hd, hd
+	}
+	parallel(s.Batch*s.Heads, 1, func(lo, hi int) {
+		scores := make([]float32, s.Tq*s.Tk)
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/s.Heads, bh%s.Heads
+			qo := b*s.Tq*hd + h*s.HeadDim
+			ko := b*strideB + h*s.HeadDim
+			bl.Sgemm(false, true, s.Tq, s.Tk, s.HeadDim, s.Scale, q[qo:], hd, k[ko:], ldkv, 0, scores, s.Tk)
+			if mask != nil {
+				m := mask[b*s.Tq*s.Tk : (b+1)*s.Tq*s.Tk]
+				for i := range scores {
+					scores[i] += m[i]
+				}
+			}
+			if bias != nil {
+				bb := bias[h*s.Tq*s.Tk : (h+1)*s.Tq*s.Tk]
+				for i := range scores {
+					scores[i] += bb[i]
+				}
+			}
+			for t := 0; t < s.Tq; t++ {
+				softmaxRow(scores[t*s.Tk : (t+1)*s.Tk])
+			}
+			bl.Sgemm(false, false, s.Tq, s.HeadDim, s.Tk, 1, scores, s.Tk, v[ko:], ldkv, 0, out[qo:], hd)
+		}
+	})
+}

@@ -1,0 +1,227 @@
+package nn
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"blipflow/model/blas"
+)
+
+// Ops adds the model's heavy operations to a Gorgonia graph. The model code
+// only uses this interface, so a GPU implementation of the same ops can
+// replace the CPU one without other changes.
+type Ops interface {
+	// Name describes the implementation (and its BLAS).
+	Name() string
+	// Linear applies l to the last dimension of x.
+	Linear(x *G.Node, l *Linear) *G.Node
+	// Norm applies a layer norm or RMS norm to the last dimension of x.
+	Norm(x *G.Node, n *Norm) *G.Node
+	// Activate applies a nonlinearity elementwise.
+	Activate(x *G.Node, a Activation) *G.Node
+	// Attention is multi-head scaled dot-product attention. q is
+	// [B,Tq,H·D]; k and v are [B,Tk,H·D], or [Tk,B,H·D] when they come from
+	// a KV cache (spec.KVTimeMajor). mask ([B,Tq,Tk]) and bias ([H,Tq,Tk])
+	// are additive and may be nil.
+	Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
+	// KVAppend appends x [B,T,D] to a KV cache buffer and returns the whole
+	// cache [T',B,D] without copying it.
+	KVAppend(x *G.Node, buf *KVBuffer) *G.Node
+	// Embed looks up the rows of table for the int ids [B,T] -> [B,T,D].
+	Embed(ids *G.Node, table *Weight) *G.Node
+}
+
+// AttentionSpec gives the head layout and scaling of an attention call.
+type AttentionSpec struct {
+	Heads, HeadDim int
+	Scale          float32
+	KVTimeMajor    bool
+}
+
+// CPU implements Ops with this package's kernels and a BLAS backend.
+type CPU struct {
+	BLAS blas.Backend
+}
+
+// NewCPU returns CPU ops over the given BLAS.
+func NewCPU(b blas.Backend) *CPU { return &CPU{BLAS: b} }
+
+// Name describes the ops and their BLAS.
+func (c *CPU) Name() string { return "cpu (" + c.BLAS.Name() + ")" }
+
+// apply adds o to the graph. Building fails only on a programming error
+// (types or arity), so it panics; shape errors surface when the graph runs.
+func apply(o G.Op, in ...*G.Node) *G.Node {
+	n, err := G.ApplyOp(o, in...)
+	if err != nil {
+		panic(fmt.Errorf("nn: building %s: %w", o, err))
+	}
+	return n
+}
+
+// Linear implements Ops.
+func (c *CPU) Linear(x *G.Node, l *Linear) *G.Node {
+	return apply(&op{
+		name: "linear(" + l.W.Name + ")", inDims: []int{x.Dims()}, outDims: x.Dims(),
+		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+			if in[0][len(in[0])-1] != l.In {
+				return nil, fmt.Errorf("linear %s: input width %d, want %d", l.W.Name, in[0][len(in[0])-1], l.In)
+			}
+			return lastDim(in[0], l.Out), nil
+		},
+		do: func(in []*tensor.Dense, out []float32) error {
+			linear(c.BLAS, l, f32(in[0]), rows(in[0].Shape()), out)
+			return nil
+		},
+	}, x)
+}
+
+// Norm implements Ops.
+func (c *CPU) Norm(x *G.Node, n *Norm) *G.Node {
+	return apply(&op{
+		name: "norm(" + n.Gamma.Name + ")", inDims: []int{x.Dims()}, outDims: x.Dims(),
+		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+			if in[0][len(in[0])-1] != n.Dim {
+				return nil, fmt.Errorf("norm %s: input width %d, want %d", n.Gamma.Name, in[0][len(in[0])-1], n.Dim)
+			}
+			return in[0].Clone(), nil
+		},
+		do: func(in []*tensor.Dense, out []float32) error {
+			normalize(n, f32(in[0]), rows(in[0].Shape()), out)
+			return nil
+		},
+	}, x)
+}
+
+// Activate implements Ops.
+func (c *CPU) Activate(x *G.Node, a Activation) *G.Node {
+	return apply(&op{
+		name: string(a), inDims: []int{x.Dims()}, outDims: x.Dims(),
+		shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
+		do: func(in []*tensor.Dense, out []float32) error {
+			copy(out, f32(in[0]))
+			activate(a, out)
+			return nil
+		},
+	}, x)
+}
+
+// Attention implements Ops.
+func (c *CPU) Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node {
+	inputs := []*G.Node{q, k, v}
+	maskAt, biasAt := -1, -1
+	if mask != nil {
+		maskAt = len(inputs)
+		inputs = append(inputs, mask)
+	}
+	if bias != nil {
+		biasAt = len(inputs)
+		inputs = append(inputs, bias)
+	}
+	dims := make([]int, len(inputs))
+	for i, n := range inputs {
+		dims[i] = n.Dims()
+	}
+	hd := spec.Heads * spec.HeadDim
+	shapeOf := func(in []tensor.Shape) (AttentionShape, error) {
+		qs, ks := in[0], in[1]
+		s := AttentionShape{Batch: qs[0], Heads: spec.Heads, HeadDim: spec.HeadDim, Tq: qs[1], Tk: ks[1],
+			Scale: spec.Scale, KVTimeMajor: spec.KVTimeMajor}
+		kb := ks[0]
+		if spec.KVTimeMajor {
+			s.Tk, kb = ks[0], ks[1]
+		}
+		switch {
+		case len(qs) != 3 || len(ks) != 3 || !ks.Eq(in[2]):
+			return s, fmt.Errorf("attention: q %v, k %v, v %v are not [B,T,%d]", qs, ks, in[2], hd)
+		case qs[2] != hd || ks[2] != hd || kb != s.Batch:
+			return s, fmt.Errorf("attention: q %v and k %v disagree with %d heads of %d", qs, ks, spec.Heads, spec.HeadDim)
+		case maskAt >= 0 && !in[maskAt].Eq(tensor.Shape{s.Batch, s.Tq, s.Tk}):
+			return s, fmt.Errorf("attention: mask %v, want [%d %d %d]", in[maskAt], s.Batch, s.Tq, s.Tk)
+		case biasAt >= 0 && !in[biasAt].Eq(tensor.Shape{s.Heads, s.Tq, s.Tk}):
+			return s, fmt.Errorf("attention: bias %v, want [%d %d %d]", in[biasAt], s.Heads, s.Tq, s.Tk)
+		}
+		return s, nil
+	}
+	return apply(&op{
+		name: "attention", inDims: dims, outDims: 3,
+		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+			if _, err := shapeOf(in); err != nil {
+				return nil, err
+			}
+			return in[0].Clone(), nil
+		},
+		do: func(in []*tensor.Dense, out []float32) error {
+			shapes := make([]tensor.Shape, len(in))
+			for i, d := range in {
+				shapes[i] = d.Shape()
+			}
+			s, err := shapeOf(shapes)
+			if err != nil {
+				return err
+			}
+			var m, b []float32
+			if maskAt >= 0 {
+				m = f32(in[maskAt])
+			}
+			if biasAt >= 0 {
+				b = f32(in[biasAt])
+			}
+			attention(c.BLAS, s, f32(in[0]), f32(in[1]), f32(in[2]), m, b, out)
+			return nil
+		},
+	}, inputs...)
+}
+
+// KVAppend implements Ops.
+func (c *CPU) KVAppend(x *G.Node, buf *KVBuffer) *G.Node {
+	o := &kvAppendOp{op: op{name: "kv_append", inDims: []int{3}, outDims: 3}, buf: buf}
+	o.shape = func(in []tensor.Shape) (tensor.Shape, error) {
+		s := in[0]
+		if len(s) != 3 || s[0] != buf.Batch || s[2] != buf.Dim {
+			return nil, fmt.Errorf("kv_append: input %v, cache holds [*,%d,%d]", s, buf.Batch, buf.Dim)
+		}
+		return tensor.Shape{buf.Len + s[1], buf.Batch, buf.Dim}, nil
+	}
+	return apply(o, x)
+}
+
+type kvAppendOp struct {
+	op
+	buf *KVBuffer
+}
+
+// Do appends and returns a view of the cache (no copy).
+func (o *kvAppendOp) Do(vals ...G.Value) (G.Value, error) {
+	d, ok := vals[0].(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("kv_append: input is %T", vals[0])
+	}
+	if _, err := o.shape([]tensor.Shape{d.Shape()}); err != nil {
+		return nil, err
+	}
+	o.buf.Append(f32(d), d.Shape()[1])
+	return tensor.New(tensor.WithShape(o.buf.Len, o.buf.Batch, o.buf.Dim), tensor.WithBacking(o.buf.Data)), nil
+}
+
+// Embed implements Ops.
+func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
+	dim := table.Shape[1]
+	return apply(&op{
+		name: "embed(" + table.Name + ")", inDims: []int{ids.Dims()}, inTypes: []tensor.Dtype{tensor.Int}, outDims: ids.Dims() + 1,
+		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+			return append(in[0].Clone(), dim), nil
+		},
+		do: func(in []*tensor.Dense, out []float32) error {
+			for i, id := range in[0].Data().([]int) {
+				if id < 0 || id >= table.Shape[0] {
+					return fmt.Errorf("token id %d outside the vocabulary of %d (%s)", id, table.Shape[0], table.Name)
+				}
+				copy(out[i*dim:(i+1)*dim], table.Data[id*dim:(id+1)*dim])
+			}
+			return nil
+		},
+	}, ids)
+}
