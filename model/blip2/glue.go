@@ -81,3 +81,8 @@ func concatSteps(g *nn.Graph, a, b *G.Node) *G.Node {
 			return nil
 		}, a, b)
 }
+
+type shapeT = tensor.Shape
+
+// shapeSame is the shape function of ops whose output has their input's shape.
+func shapeSame(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil }

@@ -2,6 +2,7 @@ package blip2
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"blipflow/internal/fixtures"
 	"blipflow/model/blas"
+	"blipflow/model/generate"
 	"blipflow/model/nn"
 	"blipflow/model/safetensors"
 )
@@ -184,6 +186,93 @@ func imagesPixels(t testing.TB, g *golden, name string, n int) []float32 {
 	}
 	if len(out) != n*3*224*224 {
 		t.Fatalf("%s: %d pixel values for %d images", name, len(out), n)
+	}
+	return out
+}
+
+func TestT5LogitsParity(t *testing.T) {
+	g := loadGolden(t, "t5-tiny")
+	for bname, b := range backends(t) {
+		t.Run(bname, func(t *testing.T) {
+			m := loadModel(t, "t5-tiny", b)
+			for _, c := range g.Cases {
+				if c.Name != "c2" {
+					continue
+				}
+				img, err := m.EncodeImages(imagesPixels(t, g, c.Name, 1), 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dec := append([]int{m.Config.Text.DecoderStartTokenID}, c.Labels[0][:len(c.Labels[0])-1]...)
+				_, logits, err := m.prefillT5(img, c.InputIDs, c.AttentionMask, [][]int{dec}, 0, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var flat []float32
+				for _, r := range logits {
+					flat = append(flat, r...)
+				}
+				assertClose(t, c.Name+".logits", flat, g.tensor(t, c.Name+".logits"))
+			}
+		})
+	}
+}
+
+func TestGenerationParity(t *testing.T) {
+	for _, name := range []string{"opt-tiny", "t5-tiny"} {
+		g := loadGolden(t, name)
+		for bname, b := range backends(t) {
+			t.Run(name+"/"+bname, func(t *testing.T) {
+				m := loadModel(t, name, b)
+				base, err := generate.LoadConfig(fixtures.Path(name, "model"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range g.Cases {
+					if c.OutputIDs == nil {
+						continue
+					}
+					cfg := base
+					for k, v := range c.GenerateKwargs {
+						if err := cfg.Set(k, fmt.Sprint(v)); err != nil {
+							t.Fatalf("%s: %v", c.Name, err)
+						}
+					}
+					ids, mask := c.InputIDs, c.AttentionMask
+					if ids == nil { // generate starts from the image tokens and BOS
+						row := append(make([]int, 0), repeat(*m.Config.ImageTokenIndex, m.Config.NumQueryTokens)...)
+						row = append(row, *m.Config.Text.BOSTokenID)
+						ids, mask = [][]int{row}, [][]int{onesInt(len(row))}
+					}
+					n := len(c.Images)
+					img, err := m.EncodeImages(imagesPixels(t, g, c.Name, n), n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					out, err := m.Generate(img, ids, mask, cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := generate.PadLikeHF(out, cfg.FillToken())
+					skip := len(ids[0])
+					if !m.Config.DecoderOnly() {
+						skip = 1
+					}
+					for i, want := range c.OutputIDs {
+						if fmt.Sprint(got[i]) != fmt.Sprint(want[skip:]) {
+							t.Errorf("%s row %d: got %v, want %v", c.Name, i, got[i], want[skip:])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func repeat(v, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = v
 	}
 	return out
 }

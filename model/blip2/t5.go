@@ -1,10 +1,253 @@
 package blip2
 
 import (
-	"errors"
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
 
 	"blipflow/model/config"
 	"blipflow/model/nn"
 )
 
-func loadT5(l *nn.Loader, c config.Text) (LanguageModel, error) { return nil, errors.New("t5: pending") }
+// T5 is the T5 / Flan-T5 encoder-decoder language model
+// (T5ForConditionalGeneration): RMS norms, relative position buckets,
+// gated-GELU feed-forward, no attention scaling.
+type T5 struct {
+	cfg        config.Text
+	act        nn.Activation
+	gated      bool
+	shared     *nn.Weight
+	encoder    t5Stack
+	decoder    t5Stack
+	lmHead     *nn.Linear
+	scaleOut   bool // multiply decoder outputs by d_model^-0.5 before the head
+	heads, dkv int
+}
+
+type t5Stack struct {
+	layers    []t5Layer
+	relBias   *nn.Weight // [buckets, heads], from the first block
+	finalNorm *nn.Norm
+	causal    bool
+}
+
+type t5Layer struct {
+	selfNorm         *nn.Norm
+	q, k, v, o       *nn.Linear
+	crossNorm        *nn.Norm // decoder only
+	cq, ck, cv, co   *nn.Linear
+	ffNorm           *nn.Norm
+	wi0, wi1, wi, wo *nn.Linear
+}
+
+func loadT5(l *nn.Loader, c config.Text) (*T5, error) {
+	actName, gated, err := c.T5FeedForward()
+	if err != nil {
+		return nil, err
+	}
+	act, _ := nn.ActivationByName(actName)
+	d, inner := c.DModel, c.NumHeads*c.DKV
+	t := &T5{cfg: c, act: act, gated: gated, heads: c.NumHeads, dkv: c.DKV}
+	t.shared = l.Tensor("shared.weight", c.VocabSize, d)
+	eps := c.LayerNormEpsilon
+	stack := func(name string, n int, decoder bool) t5Stack {
+		sl := l.Sub(name)
+		s := t5Stack{causal: decoder, finalNorm: sl.RMSNorm("final_layer_norm", d, eps)}
+		for i := 0; i < n; i++ {
+			bl := sl.Sub(fmt.Sprintf("block.%d", i))
+			sa := bl.Sub("layer.0")
+			layer := t5Layer{
+				selfNorm: sa.RMSNorm("layer_norm", d, eps),
+				q:        sa.Linear("SelfAttention.q", d, inner, false), k: sa.Linear("SelfAttention.k", d, inner, false),
+				v: sa.Linear("SelfAttention.v", d, inner, false), o: sa.Linear("SelfAttention.o", inner, d, false),
+			}
+			if i == 0 {
+				s.relBias = sa.Tensor("SelfAttention.relative_attention_bias.weight", c.RelativeAttentionNumBuckets, c.NumHeads)
+			}
+			ff := bl.Sub("layer.1")
+			if decoder {
+				ca := bl.Sub("layer.1")
+				layer.crossNorm = ca.RMSNorm("layer_norm", d, eps)
+				layer.cq, layer.ck = ca.Linear("EncDecAttention.q", d, inner, false), ca.Linear("EncDecAttention.k", d, inner, false)
+				layer.cv, layer.co = ca.Linear("EncDecAttention.v", d, inner, false), ca.Linear("EncDecAttention.o", inner, d, false)
+				ff = bl.Sub("layer.2")
+			}
+			layer.ffNorm = ff.RMSNorm("layer_norm", d, eps)
+			if gated {
+				layer.wi0 = ff.Linear("DenseReluDense.wi_0", d, c.DFF, false)
+				layer.wi1 = ff.Linear("DenseReluDense.wi_1", d, c.DFF, false)
+			} else {
+				layer.wi = ff.Linear("DenseReluDense.wi", d, c.DFF, false)
+			}
+			layer.wo = ff.Linear("DenseReluDense.wo", c.DFF, d, false)
+			s.layers = append(s.layers, layer)
+		}
+		return s
+	}
+	t.encoder = stack("encoder", c.NumLayers, false)
+	t.decoder = stack("decoder", *c.NumDecoderLayers, true)
+	head := t.shared
+	if l.Has("lm_head.weight") && !c.TieWordEmbeddings {
+		head = l.Tensor("lm_head.weight", c.VocabSize, d)
+	}
+	t.lmHead = &nn.Linear{In: d, Out: c.VocabSize, W: head}
+	t.scaleOut = c.TieWordEmbeddings
+	if c.ScaleDecoderOutputs != nil {
+		t.scaleOut = *c.ScaleDecoderOutputs
+	}
+	return t, nil
+}
+
+// Embeddings returns the shared token embedding table.
+func (t *T5) Embeddings() *nn.Weight { return t.shared }
+
+func (t *T5) spec(cached bool) nn.AttentionSpec {
+	return nn.AttentionSpec{Heads: t.heads, HeadDim: t.dkv, Scale: 1, KVTimeMajor: cached}
+}
+
+// feedForward is the T5 dense block.
+func (t *T5) feedForward(g *nn.Graph, x *G.Node, l t5Layer) *G.Node {
+	if t.gated {
+		return g.Ops.Linear(g.Mul(g.Ops.Activate(g.Ops.Linear(x, l.wi0), t.act), g.Ops.Linear(x, l.wi1)), l.wo)
+	}
+	return g.Ops.Linear(g.Ops.Activate(g.Ops.Linear(x, l.wi), t.act), l.wo)
+}
+
+// encode runs the encoder on embeddings x [B,T,D] with padding mask [B,T].
+func (t *T5) encode(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
+	b, n := len(mask), len(mask[0])
+	attn := make([]float32, b*n*n)
+	for r := range mask {
+		for i := 0; i < n; i++ {
+			for j := 0; j < n; j++ {
+				if mask[r][j] == 0 {
+					attn[(r*n+i)*n+j] = maskMin
+				}
+			}
+		}
+	}
+	m := g.Input(attn, b, n, n)
+	bias := g.Input(t.positionBias(t.encoder.relBias, 0, n, n, true), t.heads, n, n)
+	for _, l := range t.encoder.layers {
+		h := g.Ops.Norm(x, l.selfNorm)
+		h = g.Ops.Attention(g.Ops.Linear(h, l.q), g.Ops.Linear(h, l.k), g.Ops.Linear(h, l.v), m, bias, t.spec(false))
+		x = g.Add(x, g.Ops.Linear(h, l.o))
+		x = g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l))
+	}
+	return g.Ops.Norm(x, t.encoder.finalNorm)
+}
+
+// t5State is the decoder's cache: self-attention K/V per layer and the
+// encoder's projected K/V per layer, with the encoder padding mask.
+type t5State struct {
+	self, cross *nn.Cache
+	encMask     [][]int
+}
+
+// decode runs the decoder on ids [B,T] following what the cache holds,
+// returning hidden states [B,T,D] ready for the head.
+func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) *G.Node {
+	n := len(ids) / b
+	past := st.self.Len()
+	tk := past + n
+	x := g.Ops.Embed(g.InputInts(ids, b, n), t.shared)
+	causal := make([]float32, b*n*tk)
+	for r := 0; r < b; r++ {
+		for i := 0; i < n; i++ {
+			for j := past + i + 1; j < tk; j++ {
+				causal[(r*n+i)*tk+j] = maskMin
+			}
+		}
+	}
+	selfMask := g.Input(causal, b, n, tk)
+	bias := g.Input(t.positionBias(t.decoder.relBias, past, n, tk, false), t.heads, n, tk)
+	te := len(st.encMask[0])
+	cm := make([]float32, b*n*te)
+	for r := 0; r < b; r++ {
+		for i := 0; i < n; i++ {
+			for j, keep := range st.encMask[r] {
+				if keep == 0 {
+					cm[(r*n+i)*te+j] = maskMin
+				}
+			}
+		}
+	}
+	crossMask := g.Input(cm, b, n, te)
+	inner := t.heads * t.dkv
+	for i, l := range t.decoder.layers {
+		h := g.Ops.Norm(x, l.selfNorm)
+		k := g.Ops.KVAppend(g.Ops.Linear(h, l.k), st.self.K[i])
+		v := g.Ops.KVAppend(g.Ops.Linear(h, l.v), st.self.V[i])
+		h = g.Ops.Attention(g.Ops.Linear(h, l.q), k, v, selfMask, bias, t.spec(true))
+		x = g.Add(x, g.Ops.Linear(h, l.o))
+		h = g.Ops.Norm(x, l.crossNorm)
+		var ck, cv *G.Node
+		if enc != nil { // first pass: project the encoder output into the cross cache
+			ck = g.Ops.KVAppend(g.Ops.Linear(enc, l.ck), st.cross.K[i])
+			cv = g.Ops.KVAppend(g.Ops.Linear(enc, l.cv), st.cross.V[i])
+		} else {
+			ck = g.Input(st.cross.K[i].Data, te, b, inner)
+			cv = g.Input(st.cross.V[i].Data, te, b, inner)
+		}
+		h = g.Ops.Attention(g.Ops.Linear(h, l.cq), ck, cv, crossMask, nil, t.spec(true))
+		x = g.Add(x, g.Ops.Linear(h, l.co))
+		x = g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l))
+	}
+	x = g.Ops.Norm(x, t.decoder.finalNorm)
+	if t.scaleOut {
+		x = scale(g, x, float32(math.Pow(float64(t.cfg.DModel), -0.5)))
+	}
+	return x
+}
+
+// positionBias computes the relative position bias [H,n,tk] for queries at
+// positions past..past+n-1 over keys 0..tk-1.
+func (t *T5) positionBias(table *nn.Weight, past, n, tk int, bidirectional bool) []float32 {
+	h := t.heads
+	out := make([]float32, h*n*tk)
+	for i := 0; i < n; i++ {
+		for j := 0; j < tk; j++ {
+			bucket := relativeBucket(j-(past+i), bidirectional, t.cfg.RelativeAttentionNumBuckets, t.cfg.RelativeAttentionMaxDistance)
+			for hh := 0; hh < h; hh++ {
+				out[(hh*n+i)*tk+j] = table.Data[bucket*h+hh]
+			}
+		}
+	}
+	return out
+}
+
+// relativeBucket maps a key-minus-query distance to T5's bucket: exact for
+// small distances, logarithmic up to maxDistance, computed in float32 as the
+// reference does.
+func relativeBucket(rel int, bidirectional bool, buckets, maxDistance int) int {
+	out := 0
+	if bidirectional {
+		buckets /= 2
+		if rel > 0 {
+			out += buckets
+		}
+		if rel < 0 {
+			rel = -rel
+		}
+	} else {
+		rel = -min(rel, 0)
+	}
+	exact := buckets / 2
+	if rel < exact {
+		return out + rel
+	}
+	ratio := float32(math.Log(float64(float32(rel) / float32(exact))))
+	large := exact + int(ratio/float32(math.Log(float64(maxDistance)/float64(exact)))*float32(buckets-exact))
+	return out + min(large, buckets-1)
+}
+
+// scale multiplies x by s.
+func scale(g *nn.Graph, x *G.Node, s float32) *G.Node {
+	return g.Func("scale", shapeSame, func(in [][]float32, _ []shapeT, out []float32) error {
+		for i, v := range in[0] {
+			out[i] = v * s
+		}
+		return nil
+	}, x)
+}

@@ -71,6 +71,10 @@ type Text struct {
 	LayerNormEpsilon             float64 `json:"layer_norm_epsilon"`
 	FeedForwardProj              string  `json:"feed_forward_proj"`
 	DecoderStartTokenID          int     `json:"decoder_start_token_id"`
+	// ScaleDecoderOutputs (transformers 5) says whether the decoder output
+	// is scaled by d_model^-0.5 before the head; absent, older checkpoints
+	// scale exactly when the head is tied.
+	ScaleDecoderOutputs *bool `json:"scale_decoder_outputs"`
 
 	// Both.
 	TieWordEmbeddings bool `json:"tie_word_embeddings"`

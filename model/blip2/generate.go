@@ -1,0 +1,55 @@
+package blip2
+
+import (
+	"fmt"
+
+	"blipflow/model/generate"
+)
+
+// Generate continues each image's prompt with the language model and returns,
+// per image, cfg's num_return_sequences sequences of new token ids. ids and
+// mask are the processor's output for the batch (left padded, with the
+// <image> tokens); img holds the encoded images in the same order.
+func (m *Model) Generate(img *ImageOutputs, ids, mask [][]int, cfg generate.Config) ([][][]int, error) {
+	if m.LM == nil {
+		return nil, fmt.Errorf("blip2: checkpoint has no language model (a retrieval checkpoint?)")
+	}
+	maxNew := 20
+	if cfg.MaxNewTokens != nil {
+		maxNew = *cfg.MaxNewTokens
+	} else if cfg.MaxLength != nil && len(ids) > 0 {
+		maxNew = max(*cfg.MaxLength-len(ids[0]), 0)
+	}
+	beams := 1
+	if cfg.NumBeams != nil {
+		beams = max(*cfg.NumBeams, 1)
+	}
+	_ = beams
+	switch lm := m.LM.(type) {
+	case *OPT:
+		dec, first, err := m.prefillOPT(img, ids, mask, maxNew, false)
+		if err != nil {
+			return nil, err
+		}
+		prompts := ids
+		if m.Config.ImageTokenIndex == nil { // the queries were put before the prompt
+			prompts = dec.mask
+		}
+		return generate.Generate(dec, first, prompts, cfg)
+	case *T5:
+		start := lm.cfg.DecoderStartTokenID
+		if cfg.DecoderStartTokenID != nil {
+			start = *cfg.DecoderStartTokenID
+		}
+		starts := make([][]int, len(ids))
+		for i := range starts {
+			starts[i] = []int{start}
+		}
+		dec, first, err := m.prefillT5(img, ids, mask, starts, maxNew, false)
+		if err != nil {
+			return nil, err
+		}
+		return generate.Generate(dec, first, starts, cfg)
+	}
+	return nil, fmt.Errorf("blip2: unknown language model %T", m.LM)
+}
