@@ -63,6 +63,8 @@ func backends(t testing.TB) map[string]blas.Backend {
 	out := map[string]blas.Backend{"go": blas.Gonum{}}
 	if ob, _, err := blas.Load(blas.Options{Backend: blas.KindOpenBLAS}); err == nil {
 		out["openblas"] = ob
+	} else if os.Getenv("BLIPFLOW_REQUIRE_OPENBLAS") == "1" {
+		t.Fatalf("OpenBLAS required (BLIPFLOW_REQUIRE_OPENBLAS=1): %v", err)
 	} else {
 		t.Logf("OpenBLAS parity skipped: %v", err)
 	}

@@ -145,6 +145,9 @@ type Norm struct {
 type RandomSource struct {
 	rng   *rand.Rand
 	Scale float32
+	// Absent lists tensor names the source reports missing, so optional
+	// weights (an untied head, say) can be left out.
+	Absent map[string]bool
 }
 
 // NewRandomSource returns a RandomSource drawing uniform values in
@@ -153,8 +156,8 @@ func NewRandomSource(seed uint64, scale float32) *RandomSource {
 	return &RandomSource{rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), Scale: scale}
 }
 
-// Has reports true: a RandomSource has every tensor.
-func (r *RandomSource) Has(string) bool { return true }
+// Has reports whether the tensor is made (every name not in Absent).
+func (r *RandomSource) Has(name string) bool { return !r.Absent[name] }
 
 // Float32 fails: a RandomSource only makes tensors of a known shape (Shaped).
 func (r *RandomSource) Float32(name string) ([]float32, []int, error) {

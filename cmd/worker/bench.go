@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"blipflow/model/blas"
+	"blipflow/model/blip2"
+	"blipflow/model/nn"
+)
+
+func init() {
+	commands["bench"] = command{summary: "time the model at a real checkpoint's shape with random weights", run: runBench}
+}
+
+func runBench(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	shape := fs.String("shape", "blip2-opt-2.7b", "released checkpoint whose shape to build (blip2-opt-2.7b, blip2-opt-6.7b, blip2-flan-t5-xl)")
+	modelDir := fs.String("model", "", "time this checkpoint folder instead of a random model")
+	backend := fs.String("backend", "auto", "BLAS backend: auto, go or openblas")
+	batches := fs.String("decode-batch", "1,8,32", "batch sizes of the timed decode step")
+	promptLen := fs.Int("prompt-len", 10, "text tokens after the queries in the timed prefill")
+	repeats := fs.Int("repeats", 2, "report the best of this many runs")
+	visionLayers := fs.Int("vision-layers", 0, "override the number of vision layers (0: the shape's)")
+	textLayers := fs.Int("text-layers", 0, "override the number of language model layers (0: the shape's)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, warning, err := blas.Load(blas.Options{Backend: blas.Kind(*backend)})
+	if err != nil {
+		return err
+	}
+	if warning != "" {
+		fmt.Fprintln(os.Stderr, "warning:", warning)
+	}
+	ops := nn.NewCPU(b)
+	var m *blip2.Model
+	var label string
+	start := time.Now()
+	if *modelDir != "" {
+		if m, err = blip2.Load(*modelDir, ops); err != nil {
+			return err
+		}
+		label = *modelDir
+	} else {
+		cfg, err := blip2.Shape(*shape)
+		if err != nil {
+			return err
+		}
+		if *visionLayers > 0 {
+			cfg.Vision.NumHiddenLayers = *visionLayers
+		}
+		if *textLayers > 0 {
+			cfg.Text.NumHiddenLayers, cfg.Text.NumLayers = *textLayers, *textLayers
+			cfg.Text.NumDecoderLayers = textLayers
+		}
+		src := nn.NewRandomSource(1, 0.02)
+		src.Absent = map[string]bool{"language_model.lm_head.weight": true} // tied, as in the release
+		for i := 0; i < cfg.QFormer.NumHiddenLayers; i++ {                  // retrieval-only text feed-forward
+			src.Absent[fmt.Sprintf("qformer.encoder.layer.%d.intermediate.dense.weight", i)] = true
+		}
+		if m, err = blip2.New(cfg, src, ops); err != nil {
+			return err
+		}
+		label = *shape + " (random weights)"
+	}
+	defer m.Close()
+	loaded := time.Since(start)
+	var sizes []int
+	for _, s := range strings.Split(*batches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("--decode-batch: %q is not a positive integer", s)
+		}
+		sizes = append(sizes, n)
+	}
+	gemm := blas.MeasureGFLOPS(b, 2048)
+	bandwidth := measureBandwidth()
+	timings, err := blip2.Measure(m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "model: %s, built in %s\nops: %s\nmachine: sgemm %.0f GFLOP/s (2048³), memory read %.1f GB/s\n\n", label, loaded.Round(time.Millisecond), ops.Name(), gemm, bandwidth)
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\tbatch\tms\tGFLOP\tGFLOP/s\t% of sgemm\tweights read (ms)\t")
+	for _, t := range timings {
+		read := "-"
+		if t.WeightBytes > 0 {
+			read = fmt.Sprintf("%.0f", t.WeightBytes/bandwidth/1e6)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.0f%%\t%s\t\n", t.Stage, t.Batch, t.Seconds*1e3, t.FLOP/1e9, t.GFLOPS(), 100*t.GFLOPS()/gemm, read)
+	}
+	tw.Flush()
+	if rss := peakRSS(); rss > 0 {
+		fmt.Fprintf(stdout, "\npeak RSS %.2f GB\n", rss/1e9)
+	}
+	return nil
+}
+
+// measureBandwidth returns the rate (GB/s) at which all cores together sum
+// a buffer much larger than the caches: the floor for reading weights once.
+func measureBandwidth() float64 {
+	buf := make([]float32, 64<<20)
+	for i := range buf {
+		buf[i] = float32(i)
+	}
+	workers := runtime.GOMAXPROCS(0)
+	chunk := len(buf) / workers
+	best := 0.0
+	for r := 0; r < 3; r++ {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func(part []float32) {
+				defer wg.Done()
+				var s0, s1, s2, s3 float32
+				for i := 0; i+4 <= len(part); i += 4 {
+					s0 += part[i]
+					s1 += part[i+1]
+					s2 += part[i+2]
+					s3 += part[i+3]
+				}
+				sinkMu.Lock()
+				sink += s0 + s1 + s2 + s3
+				sinkMu.Unlock()
+			}(buf[w*chunk : (w+1)*chunk])
+		}
+		wg.Wait()
+		if gb := float64(4*workers*chunk) / time.Since(start).Seconds() / 1e9; gb > best {
+			best = gb
+		}
+	}
+	return best
+}
+
+var (
+	sink   float32
+	sinkMu sync.Mutex
+)
+
+// peakRSS reads the process's peak resident set size from /proc (0 if
+// unavailable).
+func peakRSS() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}

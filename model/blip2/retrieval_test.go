@@ -1,0 +1,141 @@
+package blip2
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"blipflow/internal/fixtures"
+	"blipflow/model/blas"
+	"blipflow/model/safetensors"
+)
+
+// itmGolden is itm-tiny's golden.json and golden.safetensors.
+type itmGolden struct {
+	Images        []string `json:"images"`
+	Texts         []string `json:"texts"`
+	InputIDs      [][]int  `json:"input_ids"`
+	AttentionMask [][]int  `json:"attention_mask"`
+	tensors       *safetensors.File
+}
+
+func loadITMGolden(t testing.TB) *itmGolden {
+	t.Helper()
+	raw, err := os.ReadFile(fixtures.Path("itm-tiny", "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &itmGolden{}
+	if err := json.Unmarshal(raw, g); err != nil {
+		t.Fatal(err)
+	}
+	if g.tensors, err = safetensors.Open(fixtures.Path("itm-tiny", "golden.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.tensors.Close() })
+	return g
+}
+
+func (g *itmGolden) tensor(t testing.TB, name string) []float32 {
+	t.Helper()
+	d, _, err := g.tensors.Float32(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func loadRetrieval(t testing.TB, b blas.Backend) *Retrieval {
+	t.Helper()
+	m := loadModel(t, "itm-tiny", b)
+	r, err := m.Retrieval()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRetrievalParity(t *testing.T) {
+	g := loadITMGolden(t)
+	n := len(g.Images)
+	for bname, b := range backends(t) {
+		t.Run(bname, func(t *testing.T) {
+			r := loadRetrieval(t, b)
+			px := g.tensor(t, "pixel_values")
+			img, err := r.EmbedImages(px, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertClose(t, "vision_with_projection.last_hidden_state", img.Vision, g.tensor(t, "vision_with_projection.last_hidden_state"))
+			assertClose(t, "vision_with_projection.image_embeds", img.Embeds, g.tensor(t, "vision_with_projection.image_embeds"))
+			assertClose(t, "itc.image_embeds", img.Embeds, g.tensor(t, "itc.image_embeds"))
+
+			text, err := r.EmbedTexts(g.InputIDs, g.AttentionMask)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertClose(t, "text_with_projection.last_hidden_state", text.Hidden, g.tensor(t, "text_with_projection.last_hidden_state"))
+			assertClose(t, "text_with_projection.text_embeds", text.Tokens, g.tensor(t, "text_with_projection.text_embeds"))
+			assertClose(t, "itc.text_embeds", text.ITC(), g.tensor(t, "itc.text_embeds"))
+
+			perImage, err := Similarity(img.Embeds, n, text.ITC(), n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertClose(t, "itc.logits_per_image", perImage, g.tensor(t, "itc.logits_per_image"))
+			assertClose(t, "itc.logits_per_text", transpose(perImage, n, n), g.tensor(t, "itc.logits_per_text"))
+
+			logits, err := r.MatchLogits(px, g.InputIDs, g.AttentionMask)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertClose(t, "itm.logits_per_image", logits, g.tensor(t, "itm.logits_per_image"))
+		})
+	}
+}
+
+func transpose(x []float32, rows, cols int) []float32 {
+	out := make([]float32, len(x))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			out[j*rows+i] = x[i*cols+j]
+		}
+	}
+	return out
+}
+
+func TestRetrievalMissingHeads(t *testing.T) {
+	m := loadModel(t, "opt-tiny", blas.Gonum{})
+	r, err := m.Retrieval()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if image, text, match := r.Supports(); image || text || match {
+		t.Fatalf("opt-tiny supports image %v text %v match %v, want none", image, text, match)
+	}
+	px := make([]float32, 3*224*224)
+	ids, mask := [][]int{{2, 5, 3}}, [][]int{{1, 1, 1}}
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want []string
+	}{
+		{"image", func() error { _, err := r.EmbedImages(px, 1); return err }, []string{"vision_projection.weight", "vision_projection.bias"}},
+		{"text", func() error { _, err := r.EmbedTexts(ids, mask); return err },
+			[]string{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight", "text_projection.weight"}},
+		{"match", func() error { _, err := r.MatchLogits(px, ids, mask); return err }, []string{"itm_head.weight", "embeddings.word_embeddings.weight"}},
+	} {
+		err := tc.run()
+		if !errors.Is(err, ErrNoRetrievalHeads) {
+			t.Errorf("%s: got %v, want ErrNoRetrievalHeads", tc.name, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %q does not name %s", tc.name, err, w)
+			}
+		}
+	}
+}

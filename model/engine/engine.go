@@ -1,0 +1,193 @@
+// Package engine bundles a BLIP-2 checkpoint with everything that turns
+// images and prompts into its inputs and its outputs into text: the model,
+// the tokenizer, the processor, the image processor and the generation
+// defaults. Commands and the pipeline use it to caption and embed images.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"blipflow/model/blas"
+	"blipflow/model/blip2"
+	"blipflow/model/generate"
+	"blipflow/model/hub"
+	"blipflow/model/imageproc"
+	"blipflow/model/nn"
+	"blipflow/model/processor"
+	"blipflow/model/tokenizer"
+)
+
+// Options configure Open.
+type Options struct {
+	// BLAS is the matrix backend; nil loads the default (OpenBLAS when
+	// present, else pure Go) and reports a fallback through Warn.
+	BLAS blas.Backend
+	// Hub configures the download of a model given by name.
+	Hub hub.Options
+	// Warn receives one-line warnings (nil: standard error).
+	Warn func(string)
+	// MaxPixels refuses larger images before decoding (0: the default).
+	MaxPixels int
+}
+
+// Engine is a loaded checkpoint ready to caption and embed images. Its
+// methods are safe for concurrent use; model runs are serialised, since each
+// already uses every core.
+type Engine struct {
+	Dir       string
+	Model     *blip2.Model
+	Tokenizer *tokenizer.Tokenizer
+	Processor *processor.Processor
+	Images    *imageproc.Processor
+	// Generation holds generation_config.json's settings (or the defaults).
+	Generation generate.Config
+
+	mu sync.Mutex
+}
+
+// Open loads a checkpoint folder, or a model name resolved through the
+// Hugging Face cache (downloading it when needed).
+func Open(ctx context.Context, ref string, o Options) (*Engine, error) {
+	warn := o.Warn
+	if warn == nil {
+		warn = func(s string) { fmt.Fprintln(os.Stderr, "warning:", s) }
+	}
+	dir, err := hub.Resolve(ctx, ref, o.Hub)
+	if err != nil {
+		return nil, err
+	}
+	b := o.BLAS
+	if b == nil {
+		var w string
+		if b, w, err = blas.Default(); err != nil {
+			return nil, err
+		}
+		if w != "" {
+			warn(w)
+		}
+	}
+	e := &Engine{Dir: dir}
+	if e.Model, err = blip2.Load(dir, nn.NewCPU(b)); err != nil {
+		return nil, err
+	}
+	if e.Tokenizer, err = tokenizer.LoadDir(dir); err != nil {
+		e.Model.Close()
+		return nil, err
+	}
+	cfg := e.Model.Config
+	if e.Model.LM != nil {
+		image := -1
+		if cfg.ImageTokenIndex != nil {
+			image = *cfg.ImageTokenIndex
+		} else if id, ok := e.Tokenizer.TokenToID("<image>"); ok {
+			image = id
+		}
+		nq := cfg.NumQueryTokens
+		if cfg.ImageTokenIndex == nil {
+			nq = 0 // older checkpoints: the model puts the queries before the prompt
+		}
+		e.Processor = processor.New(e.Tokenizer, nq, image)
+	}
+	icfg, err := imageproc.LoadConfig(dir)
+	if err != nil {
+		e.Model.Close()
+		return nil, err
+	}
+	if e.Images, err = imageproc.New(icfg, imageproc.Options{MaxPixels: o.MaxPixels}); err != nil {
+		e.Model.Close()
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "generation_config.json")); err == nil {
+		if e.Generation, err = generate.LoadConfig(dir); err != nil {
+			e.Model.Close()
+			return nil, err
+		}
+	} else {
+		eos := cfg.Text.EOSTokenID
+		pad := cfg.Text.PadTokenID
+		e.Generation = generate.Config{EOSTokenID: generate.TokenIDs{eos}, PadTokenID: &pad}
+	}
+	return e, nil
+}
+
+// Close releases the weights.
+func (e *Engine) Close() error { return e.Model.Close() }
+
+// Caption is the generated text of one image: one entry per returned
+// sequence.
+type Caption struct {
+	IDs   [][]int
+	Texts []string
+}
+
+// Caption generates captions for n images (pixels [n,3,H,W]) continuing
+// prompt (empty: a plain caption). gen overrides the checkpoint's
+// generation defaults.
+func (e *Engine) Caption(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, error) {
+	if e.Model.LM == nil {
+		return nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
+	}
+	ids, mask, err := e.prompts(n, prompt)
+	if err != nil {
+		return nil, err
+	}
+	cfg := e.Generation.Merge(gen)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	img, err := e.Model.EncodeImages(pixels, n)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := e.Model.Generate(img, ids, mask, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Caption, n)
+	for i, s := range seqs {
+		for _, ids := range s {
+			out[i].IDs = append(out[i].IDs, ids)
+			out[i].Texts = append(out[i].Texts, e.Tokenizer.Decode(ids, true))
+		}
+	}
+	return out, nil
+}
+
+// prompts builds the language model's input ids for n images sharing one
+// prompt.
+func (e *Engine) prompts(n int, prompt string) (ids, mask [][]int, err error) {
+	var row []int
+	if prompt == "" && e.Model.Config.DecoderOnly() {
+		row = e.Processor.ImageOnly()
+	} else {
+		b, err := e.Processor.Encode([]string{prompt}, processor.Options{PadSide: tokenizer.Left})
+		if err != nil {
+			return nil, nil, fmt.Errorf("engine: prompt %q: %w", prompt, err)
+		}
+		row = b.InputIDs[0]
+	}
+	for i := 0; i < n; i++ {
+		ids = append(ids, row)
+		m := make([]int, len(row))
+		for j := range m {
+			m[j] = 1
+		}
+		mask = append(mask, m)
+	}
+	return ids, mask, nil
+}
+
+// QueryEmbeddings returns the Q-Former query outputs of n images [n,Q,D]:
+// the image embedding of captioning checkpoints.
+func (e *Engine) QueryEmbeddings(pixels []float32, n int) ([]float32, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	img, err := e.Model.EncodeImages(pixels, n)
+	if err != nil {
+		return nil, err
+	}
+	return img.Queries, nil
+}

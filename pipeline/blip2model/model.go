@@ -1,0 +1,105 @@
+// Package blip2model adapts a loaded BLIP-2 checkpoint (package engine) to
+// the pipeline's Model interface, so workers caption and embed with it.
+package blip2model
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"blipflow/model/engine"
+	"blipflow/model/generate"
+	"blipflow/pipeline"
+)
+
+// Model runs a BLIP-2 checkpoint for the pipeline.
+type Model struct {
+	e   *engine.Engine
+	id  string
+	gen generate.Config
+}
+
+var _ pipeline.Model = (*Model)(nil)
+
+// Loader returns a pipeline.ModelLoader that opens checkpoints with opts and
+// generates with gen over the checkpoint's defaults.
+func Loader(opts engine.Options, gen generate.Config) pipeline.ModelLoader {
+	return func(ctx context.Context, ref string) (pipeline.Model, error) {
+		e, err := engine.Open(ctx, ref, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Model{e: e, id: modelID(ref, e.Dir), gen: gen}, nil
+	}
+}
+
+// modelID names the model for the tables: the reference as the user gave it
+// and, for a Hub snapshot, its commit.
+func modelID(ref, dir string) string {
+	if filepath.Base(filepath.Dir(dir)) == "snapshots" && ref != dir {
+		return ref + "@" + filepath.Base(dir)
+	}
+	return ref
+}
+
+// ID names the model and revision.
+func (m *Model) ID() string { return m.id }
+
+// Close releases the weights.
+func (m *Model) Close() error { return m.e.Close() }
+
+// EmbeddingSpec describes the image embedding: the Q-Former's query outputs.
+func (m *Model) EmbeddingSpec() pipeline.EmbeddingSpec {
+	c := m.e.Model.Config
+	return pipeline.EmbeddingSpec{Kind: "qformer_query_tokens", Vectors: c.NumQueryTokens, Dim: c.QFormer.HiddenSize}
+}
+
+// Preprocessor returns the checkpoint's image processor.
+func (m *Model) Preprocessor() (pipeline.Preprocessor, error) { return m.e.Images, nil }
+
+// Run captions and/or embeds the batch: the vision encoder and Q-Former run
+// once per image, the language model decodes the whole batch together.
+func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Image) ([]pipeline.Result, error) {
+	if len(batch) == 0 {
+		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	want := len(batch[0].Pixels)
+	pixels := make([]float32, 0, want*len(batch))
+	for _, img := range batch {
+		if len(img.Pixels) != want {
+			return nil, fmt.Errorf("blip2model: image %q has %d pixel values, want %d", img.Key, len(img.Pixels), want)
+		}
+		pixels = append(pixels, img.Pixels...)
+	}
+	out := make([]pipeline.Result, len(batch))
+	if task.Caption {
+		caps, err := m.e.Caption(pixels, len(batch), task.Prompt, m.gen)
+		if err != nil {
+			return nil, err
+		}
+		for i, c := range caps {
+			out[i].Captions = c.Texts
+			for _, ids := range c.IDs {
+				t := make([]int32, len(ids))
+				for k, id := range ids {
+					t[k] = int32(id)
+				}
+				out[i].TokenIDs = append(out[i].TokenIDs, t)
+			}
+		}
+	}
+	if task.Embed {
+		emb, err := m.e.QueryEmbeddings(pixels, len(batch))
+		if err != nil {
+			return nil, err
+		}
+		per := len(emb) / len(batch)
+		for i := range out {
+			out[i].Embedding = emb[i*per : (i+1)*per : (i+1)*per]
+		}
+	}
+	return out, nil
+}
