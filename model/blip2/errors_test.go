@@ -1,0 +1,71 @@
+package blip2
+
+import (
+	"strings"
+	"testing"
+
+	"blipflow/internal/fixtures"
+	"blipflow/model/blas"
+	"blipflow/model/config"
+	"blipflow/model/nn"
+	"blipflow/model/safetensors"
+)
+
+// hiding is a checkpoint with some tensors removed or reshaped.
+type hiding struct {
+	*safetensors.Dir
+	hide string
+}
+
+func (h hiding) Has(name string) bool { return name != h.hide && h.Dir.Has(name) }
+
+func (h hiding) Float32(name string) ([]float32, []int, error) {
+	if name == h.hide {
+		return nil, nil, safetensors.ErrNotFound
+	}
+	return h.Dir.Float32(name)
+}
+
+func TestMissingTensorIsNamed(t *testing.T) {
+	dir := fixtures.Path("opt-tiny", "model")
+	cfg, err := config.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := safetensors.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, name := range []string{"qformer.encoder.layer.1.output_query.dense.weight", "vision_model.post_layernorm.bias", "language_model.model.decoder.layers.0.fc1.weight"} {
+		_, err := New(cfg, hiding{w, name}, nn.NewCPU(blas.Gonum{}))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("without %s: error = %v", name, err)
+		}
+	}
+	// A config that disagrees with the weights names the tensor and both shapes.
+	cfg.QFormer.IntermediateSize = 48
+	if _, err := New(cfg, w, nn.NewCPU(blas.Gonum{})); err == nil || !strings.Contains(err.Error(), "intermediate_query.dense.weight") || !strings.Contains(err.Error(), "[64 32]") {
+		t.Errorf("misshaped tensor error = %v", err)
+	}
+}
+
+func TestPromptLongerThanPositionsIsAnError(t *testing.T) {
+	m := loadModel(t, "opt-tiny", blas.Gonum{})
+	img, err := m.EncodeImages(make([]float32, 3*224*224), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := repeat(*m.Config.ImageTokenIndex, m.Config.NumQueryTokens)
+	for len(row) < 140 { // opt-tiny has 128 positions
+		row = append(row, 50)
+	}
+	_, _, err = m.prefillOPT(img, [][]int{row}, [][]int{onesInt(len(row))}, 4, false)
+	if err == nil || !strings.Contains(err.Error(), "128 positions") {
+		t.Fatalf("error = %v", err)
+	}
+	// Wrong number of <image> tokens is an error too, not a crash.
+	if _, _, err := m.prefillOPT(img, [][]int{{2, 50}}, [][]int{{1, 1}}, 4, false); err == nil || !strings.Contains(err.Error(), "<image>") {
+		t.Fatalf("error = %v", err)
+	}
+}
