@@ -27,7 +27,9 @@ func TestRunMatchesEngine(t *testing.T) {
 	}
 	var batch []pipeline.Image
 	for _, name := range []string{"astronaut.png", "chelsea.png"} {
-		px, err := pre.(interface{ File(string) ([]float32, error) }).File(fixtures.Path("images", name))
+		px, err := pre.(interface {
+			File(string) ([]float32, error)
+		}).File(fixtures.Path("images", name))
 		if err != nil {
 			t.Fatal(err)
 		}
