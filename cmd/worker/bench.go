@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	repeats := fs.Int("repeats", 2, "report the best of this many runs")
 	visionLayers := fs.Int("vision-layers", 0, "override the number of vision layers (0: the shape's)")
 	textLayers := fs.Int("text-layers", 0, "override the number of language model layers (0: the shape's)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed stages to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,6 +87,17 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	gemm := blas.MeasureGFLOPS(b, 2048)
 	bandwidth := measureBandwidth()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	timings, err := blip2.Measure(m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ package blip2model
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 
@@ -102,4 +103,21 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 		}
 	}
 	return out, nil
+}
+
+// GenerationSettings describes, as JSON, the generation settings the
+// captions of task are made with (the checkpoint's defaults merged with the
+// overrides, and the prompt), for the tables' metadata.
+func (m *Model) GenerationSettings(task pipeline.Task) string {
+	if !task.Caption {
+		return ""
+	}
+	raw, err := json.Marshal(struct {
+		generate.Config
+		Prompt string `json:"prompt"`
+	}{m.e.Generation.Merge(m.gen), task.Prompt})
+	if err != nil {
+		return ""
+	}
+	return string(raw)
 }

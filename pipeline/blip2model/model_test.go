@@ -2,6 +2,7 @@ package blip2model
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"blipflow/internal/fixtures"
@@ -60,5 +61,21 @@ func TestRunMatchesEngine(t *testing.T) {
 	spec := m.EmbeddingSpec()
 	if len(res[0].Embedding) != spec.Vectors*spec.Dim {
 		t.Fatalf("embedding has %d values, spec %+v", len(res[0].Embedding), spec)
+	}
+}
+
+func TestGenerationSettings(t *testing.T) {
+	gen := generate.Config{}
+	gen.Set("num_beams", "3")
+	m, err := Loader(engine.Options{}, gen)(context.Background(), fixtures.Path("opt-tiny", "model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.(*Model).Close()
+	s := m.(*Model).GenerationSettings(pipeline.Task{Caption: true, Prompt: "a photo of"})
+	for _, want := range []string{`"num_beams":3`, `"prompt":"a photo of"`, `"eos_token_id"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("settings %s lack %s", s, want)
+		}
 	}
 }
