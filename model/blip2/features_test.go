@@ -1,6 +1,11 @@
 package blip2
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"blipflow/model/blas"
+)
 
 func TestFeaturesParity(t *testing.T) {
 	for _, name := range []string{"opt-tiny", "t5-tiny"} {
@@ -26,6 +31,51 @@ func TestFeaturesParity(t *testing.T) {
 					assertClose(t, "c6.get_text_features", text, g.tensor(t, "c6.get_text_features"))
 				}
 			})
+		}
+	}
+}
+
+// TestTextFeaturesPadding checks that padding a row leaves the hidden
+// states of its real tokens as they are without padding (right padding:
+// OPT is causal, T5's encoder masks the padding out).
+func TestTextFeaturesPadding(t *testing.T) {
+	for _, name := range []string{"opt-tiny", "t5-tiny"} {
+		t.Run(name, func(t *testing.T) {
+			m := loadModel(t, name, blas.Gonum{})
+			long, short := []int{5, 17, 9, 33, 2, 8}, []int{5, 17, 9}
+			alone, err := m.TextFeatures([][]int{short}, [][]int{onesInt(len(short))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			padded := append(append([]int(nil), short...), 0, 0, 0)
+			batch, err := m.TextFeatures([][]int{long, padded}, [][]int{onesInt(6), {1, 1, 1, 0, 0, 0}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := len(alone) / len(short)
+			row := batch[6*d:]
+			assertClose(t, name+" padded row", row[:len(short)*d], alone)
+		})
+	}
+}
+
+func TestTextFeaturesErrors(t *testing.T) {
+	opt := loadModel(t, "opt-tiny", blas.Gonum{})
+	itm := loadModel(t, "itm-tiny", blas.Gonum{})
+	for _, tc := range []struct {
+		name      string
+		m         *Model
+		ids, mask [][]int
+		want      string
+	}{
+		{"no tokens", opt, nil, nil, "no tokens"},
+		{"mask rows", opt, [][]int{{1, 2}}, nil, "mask rows"},
+		{"ragged", opt, [][]int{{1, 2}, {1}}, [][]int{{1, 1}, {1}}, "row 1"},
+		{"no language model", itm, [][]int{{1}}, [][]int{{1}}, "language_projection.weight"},
+	} {
+		_, err := tc.m.TextFeatures(tc.ids, tc.mask)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error mentioning %q", tc.name, err, tc.want)
 		}
 	}
 }

@@ -99,13 +99,19 @@ func (r *Retrieval) Dim() int { return r.m.Config.ImageTextHiddenSize }
 // NumQueries is the number of ITC vectors per image.
 func (r *Retrieval) NumQueries() int { return r.m.Config.NumQueryTokens }
 
-// Supports reports whether the checkpoint has the tensors for ITC image
-// embeddings, ITC text embeddings and the ITM head respectively.
-func (r *Retrieval) Supports() (image, text, match bool) {
-	return len(r.missing[partImage]) == 0, len(r.missing[partText]) == 0, len(r.missing[partMatch]) == 0
-}
+// RequireImage reports, naming the missing tensors, when the checkpoint
+// cannot compute ITC image embeddings.
+func (r *Retrieval) RequireImage() error { return r.require(partImage, "image embeddings") }
 
-func (r *Retrieval) check(part retrievalPart, what string) error {
+// RequireText reports, naming the missing tensors, when the checkpoint
+// cannot compute ITC text embeddings.
+func (r *Retrieval) RequireText() error { return r.require(partText, "text embeddings") }
+
+// RequireMatch reports, naming the missing tensors, when the checkpoint
+// has no image-text matching head.
+func (r *Retrieval) RequireMatch() error { return r.require(partMatch, "image-text matching") }
+
+func (r *Retrieval) require(part retrievalPart, what string) error {
 	if names := r.missing[part]; len(names) > 0 {
 		return fmt.Errorf("blip2: %s: %w: missing %s", what, ErrNoRetrievalHeads, strings.Join(names, ", "))
 	}
@@ -125,7 +131,7 @@ type ImageEmbeddings struct {
 // EmbedImages computes the ITC image embeddings of pixels [N,3,H,W]
 // (Blip2VisionModelWithProjection's image_embeds).
 func (r *Retrieval) EmbedImages(pixels []float32, n int) (*ImageEmbeddings, error) {
-	if err := r.check(partImage, "image embeddings"); err != nil {
+	if err := r.RequireImage(); err != nil {
 		return nil, err
 	}
 	out, err := r.m.EncodeImages(pixels, n)
@@ -167,7 +173,7 @@ func (e *TextEmbeddings) ITC() []float32 {
 // EmbedTexts runs the Q-Former over WordPiece ids [N,T] (with [CLS] first)
 // and their attention mask, without queries or image.
 func (r *Retrieval) EmbedTexts(ids, mask [][]int) (*TextEmbeddings, error) {
-	if err := r.check(partText, "text embeddings"); err != nil {
+	if err := r.RequireText(); err != nil {
 		return nil, err
 	}
 	g := nn.NewGraph(r.m.Ops)
@@ -193,7 +199,7 @@ func (r *Retrieval) EmbedTexts(ids, mask [][]int) (*TextEmbeddings, error) {
 // pass, the queries also attending to the image; the head's two logits
 // (no match, match) are averaged over the query positions: [N,2].
 func (r *Retrieval) MatchLogits(pixels []float32, ids, mask [][]int) ([]float32, error) {
-	if err := r.check(partMatch, "image-text matching"); err != nil {
+	if err := r.RequireMatch(); err != nil {
 		return nil, err
 	}
 	n := len(ids)
@@ -257,43 +263,6 @@ func (r *Retrieval) embedText(g *nn.Graph, ids, mask [][]int) (*G.Node, error) {
 	}
 	words := g.Ops.Embed(g.InputInts(flatten(ids), n, t), r.words)
 	return g.Add(words, g.Ops.Embed(g.InputInts(positions, n, t), r.positions)), nil
-}
-
-// Similarity is the ITC score of every image with every text as the
-// reference ranks them: for image i and text j, the largest dot product of
-// one of image i's query embeddings with text j's embedding. images is
-// [N,Q,P], texts [M,P]; the result is logits_per_image [N,M].
-func Similarity(images []float32, n int, texts []float32, m int) ([]float32, error) {
-	if n == 0 || m == 0 {
-		return nil, errors.New("blip2: similarity of an empty batch")
-	}
-	p := len(texts) / m
-	if p == 0 || len(texts) != m*p || len(images)%(n*p) != 0 {
-		return nil, fmt.Errorf("blip2: similarity of %d image values (%d images) and %d text values (%d texts) of mismatched widths", len(images), n, len(texts), m)
-	}
-	q := len(images) / (n * p)
-	out := make([]float32, n*m)
-	for i := 0; i < n; i++ {
-		for j := 0; j < m; j++ {
-			out[i*m+j] = MaxDot(images[i*q*p:(i+1)*q*p], texts[j*p:(j+1)*p])
-		}
-	}
-	return out, nil
-}
-
-// MaxDot returns the largest dot product of query with one of the
-// len(vectors)/len(query) vectors laid end to end in vectors.
-func MaxDot(vectors, query []float32) float32 {
-	p := len(query)
-	best := float32(math.Inf(-1))
-	for o := 0; o+p <= len(vectors); o += p {
-		var s float32
-		for k, v := range vectors[o : o+p] {
-			s += v * query[k]
-		}
-		best = max(best, s)
-	}
-	return best
 }
 
 // normalizeRows scales every run of dim values to unit L2 norm, dividing by

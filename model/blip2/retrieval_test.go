@@ -10,6 +10,7 @@ import (
 	"blipflow/internal/fixtures"
 	"blipflow/model/blas"
 	"blipflow/model/safetensors"
+	"blipflow/model/search"
 )
 
 // itmGolden is itm-tiny's golden.json and golden.safetensors.
@@ -80,10 +81,7 @@ func TestRetrievalParity(t *testing.T) {
 			assertClose(t, "text_with_projection.text_embeds", text.Tokens, g.tensor(t, "text_with_projection.text_embeds"))
 			assertClose(t, "itc.text_embeds", text.ITC(), g.tensor(t, "itc.text_embeds"))
 
-			perImage, err := Similarity(img.Embeds, n, text.ITC(), n)
-			if err != nil {
-				t.Fatal(err)
-			}
+			perImage := similarity(img.Embeds, text.ITC(), n)
 			assertClose(t, "itc.logits_per_image", perImage, g.tensor(t, "itc.logits_per_image"))
 			assertClose(t, "itc.logits_per_text", transpose(perImage, n, n), g.tensor(t, "itc.logits_per_text"))
 
@@ -94,6 +92,20 @@ func TestRetrievalParity(t *testing.T) {
 			assertClose(t, "itm.logits_per_image", logits, g.tensor(t, "itm.logits_per_image"))
 		})
 	}
+}
+
+// similarity is logits_per_image [N,N]: the ITC score of image i (its
+// query embeddings in images) with text j (texts row j).
+func similarity(images, texts []float32, n int) []float32 {
+	p := len(texts) / n
+	q := len(images) / (n * p)
+	out := make([]float32, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			out[i*n+j] = search.MaxDot(images[i*q*p:(i+1)*q*p], texts[j*p:(j+1)*p])
+		}
+	}
+	return out
 }
 
 func transpose(x []float32, rows, cols int) []float32 {
@@ -112,8 +124,16 @@ func TestRetrievalMissingHeads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if image, text, match := r.Supports(); image || text || match {
-		t.Fatalf("opt-tiny supports image %v text %v match %v, want none", image, text, match)
+	for i, err := range []error{r.RequireImage(), r.RequireText(), r.RequireMatch()} {
+		if !errors.Is(err, ErrNoRetrievalHeads) {
+			t.Errorf("opt-tiny requirement %d: got %v, want ErrNoRetrievalHeads", i, err)
+		}
+	}
+	itm := loadRetrieval(t, blas.Gonum{})
+	for i, err := range []error{itm.RequireImage(), itm.RequireText(), itm.RequireMatch()} {
+		if err != nil {
+			t.Errorf("itm-tiny requirement %d: %v", i, err)
+		}
 	}
 	px := make([]float32, 3*224*224)
 	ids, mask := [][]int{{2, 5, 3}}, [][]int{{1, 1, 1}}
@@ -136,6 +156,29 @@ func TestRetrievalMissingHeads(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: %q does not name %s", tc.name, err, w)
 			}
+		}
+	}
+}
+
+func TestRetrievalInputErrors(t *testing.T) {
+	r := loadRetrieval(t, blas.Gonum{})
+	px := make([]float32, 3*224*224)
+	long := make([]int, 65)
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"pixels for another count", func() error {
+			_, err := r.MatchLogits(px, [][]int{{2, 3}, {2, 3}}, [][]int{{1, 1}, {1, 1}})
+			return err
+		}, "2 image-text pairs"},
+		{"token outside the vocabulary", func() error { _, err := r.EmbedTexts([][]int{{2, 300}}, [][]int{{1, 1}}); return err }, "token id 300"},
+		{"text longer than the positions", func() error { _, err := r.EmbedTexts([][]int{long}, [][]int{make([]int, 65)}); return err }, "64 positions"},
+		{"ragged mask", func() error { _, err := r.EmbedTexts([][]int{{2, 3}}, [][]int{{1}}); return err }, "row 0"},
+	} {
+		if err := tc.run(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error mentioning %q", tc.name, err, tc.want)
 		}
 	}
 }

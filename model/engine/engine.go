@@ -38,8 +38,15 @@ type Options struct {
 // methods are safe for concurrent use; model runs are serialised, since each
 // already uses every core.
 type Engine struct {
-	Dir       string
-	Model     *blip2.Model
+	// Dir is the checkpoint folder; Name the model as the user named it.
+	Dir, Name string
+	// Fingerprint identifies the checkpoint's content wherever it is stored,
+	// so tables made from it can be told apart from other models' tables.
+	Fingerprint string
+	Model       *blip2.Model
+	// Retrieval holds the image-text retrieval heads; its methods report
+	// which tensors a checkpoint without them lacks.
+	Retrieval *blip2.Retrieval
 	Tokenizer *tokenizer.Tokenizer
 	Processor *processor.Processor
 	Images    *imageproc.Processor
@@ -70,8 +77,15 @@ func Open(ctx context.Context, ref string, o Options) (*Engine, error) {
 			warn(w)
 		}
 	}
-	e := &Engine{Dir: dir}
+	e := &Engine{Dir: dir, Name: ref}
+	if e.Fingerprint, err = Fingerprint(dir); err != nil {
+		return nil, err
+	}
 	if e.Model, err = blip2.Load(dir, nn.NewCPU(b)); err != nil {
+		return nil, err
+	}
+	if e.Retrieval, err = e.Model.Retrieval(); err != nil {
+		e.Model.Close()
 		return nil, err
 	}
 	if e.Tokenizer, err = tokenizer.LoadDir(dir); err != nil {
@@ -92,7 +106,7 @@ func Open(ctx context.Context, ref string, o Options) (*Engine, error) {
 		}
 		e.Processor = processor.New(e.Tokenizer, nq, image)
 	}
-	icfg, err := imageproc.LoadConfig(dir)
+	icfg, err := imageConfig(dir, cfg.Vision.ImageSize)
 	if err != nil {
 		e.Model.Close()
 		return nil, err
@@ -179,15 +193,20 @@ func (e *Engine) prompts(n int, prompt string) (ids, mask [][]int, err error) {
 	}
 	return ids, mask, nil
 }
-
-// QueryEmbeddings returns the Q-Former query outputs of n images [n,Q,D]:
-// the image embedding of captioning checkpoints.
-func (e *Engine) QueryEmbeddings(pixels []float32, n int) ([]float32, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	img, err := e.Model.EncodeImages(pixels, n)
-	if err != nil {
-		return nil, err
+// imageConfig reads the checkpoint's image processor settings. A checkpoint
+// saved without a processor file (as a retrieval model alone is) gets
+// BlipImageProcessor's defaults at the vision encoder's size.
+func imageConfig(dir string, imageSize int) (imageproc.Config, error) {
+	cfg, err := imageproc.LoadConfig(dir)
+	if err == nil {
+		return cfg, nil
 	}
-	return img.Queries, nil
+	for _, name := range []string{"processor_config.json", "preprocessor_config.json"} {
+		if _, statErr := os.Stat(filepath.Join(dir, name)); statErr == nil {
+			return imageproc.Config{}, err
+		}
+	}
+	cfg = imageproc.DefaultConfig()
+	cfg.Size = imageproc.Size{Height: imageSize, Width: imageSize}
+	return cfg, nil
 }

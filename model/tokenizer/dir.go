@@ -127,7 +127,7 @@ func LoadDir(dir string) (*Tokenizer, error) {
 	} else {
 		vocabPath, mergesPath := filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt")
 		if _, err := os.Stat(vocabPath); err != nil {
-			return nil, fmt.Errorf("tokenizer %s: no tokenizer.json or vocab.json + merges.txt", dir)
+			return nil, fmt.Errorf("tokenizer %s: missing, and no vocab.json + merges.txt in %s", jsonPath, dir)
 		}
 		if t, err = loadVocabMerges(vocabPath, mergesPath, cfg.AddPrefixSpace); err != nil {
 			return nil, err

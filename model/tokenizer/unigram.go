@@ -99,14 +99,16 @@ func (m *unigramModel) tokenizeWord(word []rune) ([]modelToken, error) {
 		t.value = string(word[t.start:t.end])
 		if id, ok := m.ids[t.value]; ok {
 			t.id = id
-		} else if t.id == m.unkID && m.byteFallback {
+			out = append(out, t)
+			continue
+		}
+		if m.byteFallback {
 			if toks, ok := m.byteFallbackTokens(t); ok {
 				out = append(out, toks...)
 				continue
 			}
-		} else {
-			t.id = m.unkID
 		}
+		t.id = m.unkID
 		out = append(out, t)
 	}
 	return out, nil

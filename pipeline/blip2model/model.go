@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 
 	"blipflow/model/engine"
 	"blipflow/model/generate"
@@ -30,29 +29,23 @@ func Loader(opts engine.Options, gen generate.Config) pipeline.ModelLoader {
 		if err != nil {
 			return nil, err
 		}
-		return &Model{e: e, id: modelID(ref, e.Dir), gen: gen}, nil
+		return &Model{e: e, id: e.Name + "@" + e.Fingerprint, gen: gen}, nil
 	}
 }
 
-// modelID names the model for the tables: the reference as the user gave it
-// and, for a Hub snapshot, its commit.
-func modelID(ref, dir string) string {
-	if filepath.Base(filepath.Dir(dir)) == "snapshots" && ref != dir {
-		return ref + "@" + filepath.Base(dir)
-	}
-	return ref
-}
-
-// ID names the model and revision.
+// ID names the model as the user gave it and, as its revision, the
+// checkpoint's content fingerprint (what `worker search` checks a table
+// against).
 func (m *Model) ID() string { return m.id }
 
 // Close releases the weights.
 func (m *Model) Close() error { return m.e.Close() }
 
-// EmbeddingSpec describes the image embedding: the Q-Former's query outputs.
+// EmbeddingSpec describes the image embedding: ITC vectors for retrieval
+// checkpoints (searchable with text), else the Q-Former's query outputs.
 func (m *Model) EmbeddingSpec() pipeline.EmbeddingSpec {
-	c := m.e.Model.Config
-	return pipeline.EmbeddingSpec{Kind: "qformer_query_tokens", Vectors: c.NumQueryTokens, Dim: c.QFormer.HiddenSize}
+	s := m.e.ImageEmbedding()
+	return pipeline.EmbeddingSpec{Kind: s.Kind, Vectors: s.Vectors, Dim: s.Dim, Normalized: s.Normalized}
 }
 
 // Preprocessor returns the checkpoint's image processor.
@@ -93,7 +86,7 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 		}
 	}
 	if task.Embed {
-		emb, err := m.e.QueryEmbeddings(pixels, len(batch))
+		emb, err := m.e.EmbedImages(pixels, len(batch))
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"blipflow/model/engine"
+	"blipflow/model/hub"
+	"blipflow/schemas"
+)
+
+func init() {
+	commands["embed"] = command{summary: "embed images (or texts with --text) for image-text search", run: runEmbed}
+}
+
+// embeddingModel is a checkpoint opened for the embed, search and match
+// commands.
+type embeddingModel struct {
+	*engine.Engine
+}
+
+// openEmbeddingModel loads a checkpoint folder or model name with the BLAS
+// backend $BLIPFLOW_BLAS selects.
+func openEmbeddingModel(ctx context.Context, ref string) (*embeddingModel, error) {
+	e, err := engine.Open(ctx, ref, engine.Options{Hub: hub.Options{Progress: os.Stderr}})
+	if err != nil {
+		return nil, err
+	}
+	return &embeddingModel{e}, nil
+}
+
+// meta describes embeddings of the given spec for the table's metadata.
+func (e *embeddingModel) meta(s engine.EmbeddingSpec) schemas.Meta {
+	return schemas.Meta{Model: e.Name, ModelRevision: e.Fingerprint, Task: "embed", EmbeddingKind: s.Kind,
+		EmbeddingVectors: s.Vectors, EmbeddingDim: s.Dim, Normalized: s.Normalized}
+}
+
+// embedImages returns the flattened [Q*D] embedding of each image file.
+func (e *embeddingModel) embedImages(paths []string) ([][]float32, error) {
+	pixels, _, err := e.Images.BatchFiles(paths)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.EmbedImages(pixels, len(paths))
+	if err != nil {
+		return nil, err
+	}
+	return splitRows(out, len(paths)), nil
+}
+
+// splitRows cuts x into n equal rows.
+func splitRows(x []float32, n int) [][]float32 {
+	w := len(x) / n
+	out := make([][]float32, n)
+	for i := range out {
+		out[i] = x[i*w : (i+1)*w : (i+1)*w]
+	}
+	return out
+}
+
+// embedLine is one line of the embed command's JSON output: a text's
+// vector, or an image's list of per-query vectors.
+type embedLine struct {
+	Input     string `json:"input"`
+	Embedding any    `json:"embedding"`
+}
+
+// runEmbed embeds images or texts and writes them as JSON lines or as a
+// Parquet embeddings table.
+func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	modelDir := fs.String("model", "", "checkpoint folder or model name (an image-text retrieval checkpoint for ITC embeddings)")
+	texts := fs.Bool("text", false, "the inputs are texts: write their ITC text embeddings")
+	outPath := fs.String("out", "", "write a Parquet embeddings table here instead of JSON lines to stdout")
+	batchSize := fs.Int("batch-size", 8, "inputs per model call")
+	inputs, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprintln(stdout, "usage: worker embed --model DIR [--text] [--out FILE.parquet] [--batch-size B] INPUT...")
+			fs.PrintDefaults()
+		}
+		return err
+	}
+	switch {
+	case *modelDir == "":
+		return errors.New("--model is required")
+	case len(inputs) == 0:
+		return errors.New("no INPUT given")
+	case *batchSize < 1:
+		return fmt.Errorf("--batch-size %d: want at least 1", *batchSize)
+	}
+	e, err := openEmbeddingModel(ctx, *modelDir)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+
+	meta := e.meta(e.ImageEmbedding())
+	embed := e.embedImages
+	if *texts {
+		spec, err := e.TextEmbedding()
+		if err != nil {
+			return err
+		}
+		meta = e.meta(spec)
+		embed = e.EmbedTexts
+	}
+
+	var vecs [][]float32
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false)
+	for lo := 0; lo < len(inputs); lo += *batchSize {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch := inputs[lo:min(lo+*batchSize, len(inputs))]
+		out, err := embed(batch)
+		if err != nil {
+			return err
+		}
+		if *outPath != "" {
+			vecs = append(vecs, out...)
+			continue
+		}
+		for i, v := range out {
+			var value any = v
+			if !*texts {
+				value = splitRows(v, meta.EmbeddingVectors)
+			}
+			if err := enc.Encode(embedLine{Input: batch[i], Embedding: value}); err != nil {
+				return err
+			}
+		}
+	}
+	if *outPath == "" {
+		return nil
+	}
+	return writeEmbeddingsTable(*outPath, meta, inputs, vecs)
+}
+
+// writeEmbeddingsTable writes names and vecs as a Parquet embeddings table.
+// The file sits behind a buffer, which also keeps the Parquet writer from
+// closing it before the buffer is flushed.
+func writeEmbeddingsTable(path string, meta schemas.Meta, names []string, vecs [][]float32) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	if err := schemas.WriteEmbeddings(w, meta, names, vecs); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
