@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
 )
@@ -51,6 +52,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "worker: unknown command %q\n\n", os.Args[1])
 		usage(os.Stderr)
 		os.Exit(2)
+	}
+	if os.Getenv("GOGC") == "" {
+		// Weights converted from 16-bit checkpoints (or random ones) live on
+		// the heap; the default GOGC=100 would let garbage grow to their
+		// size again before collecting. Keep peak memory near the weights.
+		debug.SetGCPercent(25)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -44,7 +44,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	concurrency := fs.Int("concurrency", node.EnvInt("BLIPFLOW_CONCURRENCY", 2), "shards processed at once (env BLIPFLOW_CONCURRENCY)")
 	readers := fs.Int("readers", node.EnvInt("BLIPFLOW_READERS", 16), "concurrent image reads (env BLIPFLOW_READERS)")
 	decoders := fs.Int("decoders", node.EnvInt("BLIPFLOW_DECODERS", 0), "decoding goroutines (0: one per CPU; env BLIPFLOW_DECODERS)")
-	drain := fs.Duration("drain-timeout", node.EnvDuration("BLIPFLOW_DRAIN_TIMEOUT", 30*time.Second), "on SIGTERM, time in-flight shards may take before they are handed back (env BLIPFLOW_DRAIN_TIMEOUT)")
+	drain := fs.Duration("drain-timeout", node.EnvDuration("BLIPFLOW_DRAIN_TIMEOUT", 20*time.Second), "on SIGTERM, time in-flight shards may take before they are handed back (env BLIPFLOW_DRAIN_TIMEOUT)")
 	retryDelay := fs.Duration("retry-delay", node.EnvDuration("BLIPFLOW_RETRY_DELAY", 2*time.Second), "base delay before a failed shard is retried, doubling per delivery (env BLIPFLOW_RETRY_DELAY)")
 	name := fs.String("name", node.EnvString("BLIPFLOW_WORKER_NAME", ""), "worker name in logs and job state (default host-pid)")
 	if err := fs.Parse(args); err != nil {
@@ -63,6 +63,9 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	model, err := pipeline.LoadModel(ctx, *modelName, pipelineModels())
 	if err != nil {
 		return err
+	}
+	if closer, ok := model.(io.Closer); ok {
+		defer closer.Close()
 	}
 
 	reg := prometheus.NewRegistry()

@@ -43,8 +43,10 @@ func linear(bl blas.Backend, l *Linear, x []float32, rows int, out []float32) {
 	if l.B != nil {
 		beta = 1
 	}
-	if rows == 1 {
-		bl.Sgemv(false, l.Out, l.In, 1, l.W.Data, l.In, x, 1, beta, out, 1)
+	if rows <= 2 { // matrix-vector products read W at memory speed; a skinny GEMM does not
+		for r := 0; r < rows; r++ {
+			bl.Sgemv(false, l.Out, l.In, 1, l.W.Data, l.In, x[r*l.In:(r+1)*l.In], 1, beta, out[r*l.Out:(r+1)*l.Out], 1)
+		}
 		return
 	}
 	bl.Sgemm(false, true, rows, l.Out, l.In, 1, x, l.In, l.W.Data, l.In, beta, out, l.Out)
@@ -172,7 +174,7 @@ func softmaxRow(s []float32) {
 	}
 	var sum float32
 	for i, v := range s {
-		e := float32(math.Exp(float64(v - m)))
+		e := exp32(v - m)
 		s[i] = e
 		sum += e
 	}
@@ -180,6 +182,29 @@ func softmaxRow(s []float32) {
 	for i := range s {
 		s[i] *= inv
 	}
+}
+
+// exp32 is a float32 exp for x <= 0 (softmax arguments), accurate to a few
+// ulp and several times faster than math.Exp: x = k·ln2 + r with |r| <=
+// ln2/2, exp(r) by its Taylor polynomial, 2^k put in the exponent bits.
+func exp32(x float32) float32 {
+	if x < -87 {
+		return 0
+	}
+	const log2e, ln2hi, ln2lo = 1.44269504088896341, 0.693359375, -2.12194440e-4
+	k := float32(int32(x*log2e - 0.5))
+	if x*log2e >= 0 {
+		k = float32(int32(x*log2e + 0.5))
+	}
+	r := x - k*ln2hi - k*ln2lo
+	p := float32(1.0 / 5040)
+	p = p*r + 1.0/720
+	p = p*r + 1.0/120
+	p = p*r + 1.0/24
+	p = p*r + 1.0/6
+	p = p*r + 0.5
+	p = p*r*r + r + 1
+	return math.Float32frombits(math.Float32bits(p) + uint32(int32(k))<<23)
 }
 
 // AttentionShape describes one multi-head attention call.
@@ -203,7 +228,7 @@ func attention(bl blas.Backend, s AttentionShape, q, k, v, mask, bias, out []flo
 	if s.KVTimeMajor {
 		ldkv, strideB = s.Batch*hd, hd
 	}
-	parallel(s.Batch*s.Heads, 1, func(lo, hi int) {
+	parallel(s.Batch*s.Heads, attnChunk(bl), func(lo, hi int) {
 		scores := make([]float32, s.Tq*s.Tk)
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/s.Heads, bh%s.Heads
@@ -222,10 +247,22 @@ func attention(bl blas.Backend, s AttentionShape, q, k, v, mask, bias, out []flo
 					scores[i] += bb[i]
 				}
 			}
-			for t := 0; t < s.Tq; t++ {
-				softmaxRow(scores[t*s.Tk : (t+1)*s.Tk])
-			}
+			parallel(s.Tq, 16, func(lo, hi int) {
+				for t := lo; t < hi; t++ {
+					softmaxRow(scores[t*s.Tk : (t+1)*s.Tk])
+				}
+			})
 			bl.Sgemm(false, false, s.Tq, s.HeadDim, s.Tk, 1, scores, s.Tk, v[ko:], ldkv, 0, out[qo:], hd)
 		}
 	})
+}
+
+// attnChunk is the least number of heads per goroutine in attention: a
+// multithreaded BLAS already uses every core for each product, and calling
+// it from several goroutines at once oversubscribes them.
+func attnChunk(bl blas.Backend) int {
+	if _, threaded := bl.(*blas.OpenBLAS); threaded {
+		return 1 << 30
+	}
+	return 1
 }
