@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"blipflow/pipeline"
+	"blipflow/pipeline/coordinator"
+	"blipflow/pipeline/local"
+	"blipflow/pipeline/metrics"
+	"blipflow/pipeline/node"
+	"blipflow/pipeline/worker"
+	"blipflow/sharding"
+)
+
+func init() {
+	commands["run"] = command{summary: "run a job (--local: embedded NATS and workers in this process)", run: runJob}
+}
+
+// runFlags are the flags of `coordinator run`.
+type runFlags struct {
+	node         node.Flags
+	local        bool
+	input        string
+	output       string
+	model        string
+	task         string
+	prompt       string
+	shardSize    int
+	workers      int
+	batchSize    int
+	concurrency  int
+	job          string
+	wait         bool
+	storeDir     string
+	extensions   string
+	minSize      int64
+	maxSize      int64
+	showProgress bool
+}
+
+func (f *runFlags) register(fs *flag.FlagSet) {
+	f.node.Register(fs, ":9091")
+	fs.BoolVar(&f.local, "local", false, "run everything in this process: embedded NATS with JetStream and in-process workers")
+	fs.StringVar(&f.input, "input", node.EnvString("BLIPFLOW_INPUT", ""), "input images: s3://bucket/prefix or a folder (env BLIPFLOW_INPUT)")
+	fs.StringVar(&f.output, "output", node.EnvString("BLIPFLOW_OUTPUT", ""), "output location: s3://bucket/prefix or a folder (env BLIPFLOW_OUTPUT)")
+	fs.StringVar(&f.model, "model", node.EnvString("BLIPFLOW_MODEL", ""), "with --local: checkpoint folder or model name, or nop (env BLIPFLOW_MODEL)")
+	fs.StringVar(&f.task, "task", node.EnvString("BLIPFLOW_TASK", pipeline.TaskCaption), "caption, embed or both (env BLIPFLOW_TASK)")
+	fs.StringVar(&f.prompt, "prompt", node.EnvString("BLIPFLOW_PROMPT", ""), "text the captions continue (env BLIPFLOW_PROMPT)")
+	fs.IntVar(&f.shardSize, "shard-size", node.EnvInt("BLIPFLOW_SHARD_SIZE", 256), "images per shard (env BLIPFLOW_SHARD_SIZE)")
+	fs.IntVar(&f.workers, "workers", node.EnvInt("BLIPFLOW_WORKERS", 1), "with --local: in-process workers (env BLIPFLOW_WORKERS)")
+	fs.IntVar(&f.batchSize, "batch-size", node.EnvInt("BLIPFLOW_BATCH_SIZE", 8), "with --local: images per model call (env BLIPFLOW_BATCH_SIZE)")
+	fs.IntVar(&f.concurrency, "concurrency", node.EnvInt("BLIPFLOW_CONCURRENCY", 2), "with --local: shards each worker processes at once (env BLIPFLOW_CONCURRENCY)")
+	fs.StringVar(&f.job, "job", node.EnvString("BLIPFLOW_JOB", ""), "job id (default: derived from input, output and task, so the same run is the same job)")
+	fs.BoolVar(&f.wait, "wait", true, "wait for the job to finish and write its manifest (without --local; --wait=false returns once published)")
+	fs.StringVar(&f.storeDir, "store-dir", node.EnvString("BLIPFLOW_STORE_DIR", ""), "with --local: JetStream folder (default OUTPUT/.blipflow/nats for a local output, else the user cache folder); the same folder resumes the job")
+	fs.StringVar(&f.extensions, "ext", node.EnvString("BLIPFLOW_EXTENSIONS", strings.Join(sharding.DefaultExtensions, ",")), "image extensions to keep")
+	fs.Int64Var(&f.minSize, "min-size", 0, "skip images smaller than this many bytes")
+	fs.Int64Var(&f.maxSize, "max-size", 0, "skip images larger than this many bytes (0: no limit)")
+	fs.BoolVar(&f.showProgress, "progress", true, "draw a progress bar on stderr")
+}
+
+// request builds the job request from the flags.
+func (f *runFlags) request() (coordinator.Request, error) {
+	if f.input == "" || f.output == "" {
+		return coordinator.Request{}, errors.New("--input and --output are required")
+	}
+	task, err := pipeline.ParseTask(f.task, f.prompt)
+	if err != nil {
+		return coordinator.Request{}, fmt.Errorf("--task: %w", err)
+	}
+	return coordinator.Request{
+		ID: f.job, Input: f.input, Output: f.output, Task: task, ShardSize: f.shardSize,
+		Filter: sharding.Filter{Extensions: sharding.ParseExtensions(f.extensions), MinSize: f.minSize, MaxSize: f.maxSize},
+	}, nil
+}
+
+// localStoreDir picks the embedded server's JetStream folder.
+func (f *runFlags) localStoreDir() (string, error) {
+	if f.storeDir != "" {
+		return f.storeDir, nil
+	}
+	if !strings.Contains(f.output, "://") || strings.HasPrefix(f.output, "file://") {
+		return filepath.Join(strings.TrimPrefix(f.output, "file://"), ".blipflow", "nats"), nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no --store-dir and no cache folder: %w", err)
+	}
+	return filepath.Join(cache, "blipflow", "nats"), nil
+}
+
+func runJob(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var f runFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	log, err := f.node.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	req, err := f.request()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	cm := metrics.NewCoordinator(reg)
+	var ready readiness
+	if f.node.MetricsAddr != "" {
+		srv, err := metrics.Serve(f.node.MetricsAddr, reg, ready.check, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close(context.WithoutCancel(ctx))
+		log.Info("serving metrics", "addr", srv.Addr())
+	}
+	bar := newProgressBar(os.Stderr)
+	onStatus := func(st coordinator.Status) {
+		if f.showProgress {
+			bar.update(st)
+		}
+	}
+
+	var manifest coordinator.Manifest
+	if f.local {
+		manifest, err = f.runLocal(ctx, req, cm, &ready, onStatus, log)
+	} else {
+		manifest, err = f.runRemote(ctx, req, cm, &ready, onStatus, stdout, log)
+	}
+	bar.finish()
+	if err != nil || manifest.Job == "" {
+		return err
+	}
+	return report(stdout, manifest)
+}
+
+// runLocal runs the job with an embedded server and in-process workers.
+func (f *runFlags) runLocal(ctx context.Context, req coordinator.Request, cm *metrics.Coordinator, ready *readiness, onStatus func(coordinator.Status), log *slog.Logger) (coordinator.Manifest, error) {
+	if f.model == "" {
+		return coordinator.Manifest{}, errors.New("--local needs --model (a checkpoint folder, a model name, or nop)")
+	}
+	storeDir, err := f.localStoreDir()
+	if err != nil {
+		return coordinator.Manifest{}, err
+	}
+	model, err := pipeline.LoadModel(ctx, f.model, localModels())
+	if err != nil {
+		return coordinator.Manifest{}, err
+	}
+	if closer, ok := model.(io.Closer); ok {
+		defer closer.Close()
+	}
+	log.Info("running locally", "model", model.ID(), "store_dir", storeDir, "workers", f.workers)
+	return local.Run(ctx, local.Config{
+		StoreDir: storeDir, Request: req, Model: model, Workers: f.workers,
+		Worker:             worker.Config{BatchSize: f.batchSize, Concurrency: f.concurrency},
+		Queue:              f.node.Queue,
+		Jobs:               f.node.Jobs,
+		Storage:            f.node.Storage,
+		CoordinatorMetrics: cm,
+		OnConnected:        ready.connected,
+		OnStatus:           onStatus,
+		Log:                log,
+	})
+}
+
+// runRemote publishes the job to the NATS at --nats and, with --wait,
+// follows it to its manifest.
+func (f *runFlags) runRemote(ctx context.Context, req coordinator.Request, cm *metrics.Coordinator, ready *readiness, onStatus func(coordinator.Status), stdout io.Writer, log *slog.Logger) (coordinator.Manifest, error) {
+	conn, err := node.Dial(ctx, f.node.NATSURL, "blipflow-coordinator", f.node.Queue, f.node.Jobs, log)
+	if err != nil {
+		return coordinator.Manifest{}, err
+	}
+	defer conn.Close()
+	ready.connected(conn)
+	coord, err := coordinator.New(coordinator.Config{
+		JS: conn.JS, Queue: conn.Queue, Jobs: conn.Jobs, OpenStore: f.node.OpenStore(), Metrics: cm, Log: log,
+	})
+	if err != nil {
+		return coordinator.Manifest{}, err
+	}
+	spec, err := coord.Submit(ctx, req)
+	if err != nil {
+		return coordinator.Manifest{}, err
+	}
+	if !f.wait {
+		fmt.Fprintf(stdout, "job %s: %d shards, %d images published\n", spec.ID, spec.Shards, spec.Images)
+		return coordinator.Manifest{}, nil
+	}
+	return followAndFinish(ctx, coord, spec.ID, onStatus)
+}
+
+// followAndFinish waits for the job and writes its manifest.
+func followAndFinish(ctx context.Context, coord *coordinator.Coordinator, job string, onStatus func(coordinator.Status)) (coordinator.Manifest, error) {
+	st, err := coord.Follow(ctx, job, onStatus)
+	if err != nil {
+		return coordinator.Manifest{}, fmt.Errorf("job %s: %w", job, err)
+	}
+	return coord.Finish(ctx, st)
+}
+
+// report prints the outcome; dead-lettered shards make it an error.
+func report(w io.Writer, m coordinator.Manifest) error {
+	fmt.Fprintf(w, "job %s: %d/%d shards done, %d rows (%d with errors), manifest %s\n",
+		m.Job, m.Done, m.Shards, m.Rows, m.ErrorRows, strings.TrimSuffix(m.Output, "/")+"/"+coordinator.ManifestKey(m.Job))
+	for _, fail := range m.Failures {
+		fmt.Fprintf(w, "  failed shard %s (%d images, %d deliveries): %s\n", fail.Shard, fail.Images, fail.Deliveries, fail.Reason)
+	}
+	if m.Failed > 0 {
+		return fmt.Errorf("job %s: %d of %d shards failed and were dead-lettered", m.Job, m.Failed, m.Shards)
+	}
+	return nil
+}

@@ -1,0 +1,243 @@
+// Package coordinator turns a dataset into a job: it lists the input, cuts
+// it into stable shards, publishes them (idempotently) to the work queue,
+// follows the job's progress in the job state, and writes the manifest
+// when every shard is done or dead-lettered. A restarted coordinator picks
+// up the job where the last one left it.
+package coordinator
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"blipflow/pipeline"
+	"blipflow/pipeline/jobstate"
+	"blipflow/pipeline/metrics"
+	"blipflow/pipeline/queue"
+	"blipflow/sharding"
+	"blipflow/storage"
+)
+
+// Config sets up a Coordinator. JS, Queue, Jobs and OpenStore are required.
+type Config struct {
+	JS    jetstream.JetStream
+	Queue *queue.Queue
+	Jobs  *jobstate.Store
+	// OpenStore opens input and output locations.
+	OpenStore func(ctx context.Context, location string) (storage.Store, error)
+	// NewInput makes the lister of an input location (nil: a
+	// sharding.StoreInput over OpenStore).
+	NewInput func(ctx context.Context, location string) (sharding.Input, error)
+	// PollInterval is how often Follow reads the job state (1s).
+	PollInterval time.Duration
+	// Metrics receives the coordinator's metrics (nil: unregistered ones).
+	Metrics *metrics.Coordinator
+	// Log receives structured logs (nil: slog.Default()).
+	Log *slog.Logger
+}
+
+// Coordinator submits and follows jobs.
+type Coordinator struct {
+	cfg Config
+}
+
+// New checks cfg and returns a Coordinator.
+func New(cfg Config) (*Coordinator, error) {
+	switch {
+	case cfg.JS == nil:
+		return nil, errors.New("coordinator config: no JetStream")
+	case cfg.Queue == nil:
+		return nil, errors.New("coordinator config: no queue")
+	case cfg.Jobs == nil:
+		return nil, errors.New("coordinator config: no job state store")
+	case cfg.OpenStore == nil:
+		return nil, errors.New("coordinator config: no OpenStore")
+	}
+	if cfg.NewInput == nil {
+		open := cfg.OpenStore
+		cfg.NewInput = func(ctx context.Context, location string) (sharding.Input, error) {
+			store, err := open(ctx, location)
+			if err != nil {
+				return nil, err
+			}
+			return sharding.StoreInput{Store: store}, nil
+		}
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.NewCoordinator(prometheus.NewRegistry())
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Coordinator{cfg: cfg}, nil
+}
+
+// Request describes a job to run.
+type Request struct {
+	// ID names the job (empty: JobID of the request, so the same request
+	// is the same job).
+	ID string
+	// Input and Output are locations (s3://bucket/prefix, a folder).
+	Input, Output string
+	Task          pipeline.Task
+	ShardSize     int
+	Filter        sharding.Filter
+}
+
+// filterSummary describes f for the job spec.
+func filterSummary(f sharding.Filter) string {
+	exts := f.Extensions
+	if exts == nil {
+		exts = sharding.DefaultExtensions
+	}
+	return fmt.Sprintf("ext=%s min=%d max=%d", strings.Join(exts, ","), f.MinSize, f.MaxSize)
+}
+
+// JobID derives a job id from what the request computes.
+func JobID(req Request) string {
+	h := sha256.New()
+	for _, part := range []string{req.Input, req.Output, req.Task.Name(), req.Task.Prompt,
+		fmt.Sprint(req.ShardSize), filterSummary(req.Filter)} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return "job-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Submit registers the job, lists and shards its input and publishes the
+// shards that are neither published yet nor finished. Submitting a
+// published job again changes nothing; a coordinator that died while
+// publishing re-publishes, and the stream drops the duplicates.
+func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, error) {
+	if req.ID == "" {
+		req.ID = JobID(req)
+	}
+	if err := sharding.ValidID(req.ID); err != nil {
+		return jobstate.Spec{}, fmt.Errorf("job: %w", err)
+	}
+	if req.ShardSize <= 0 {
+		return jobstate.Spec{}, fmt.Errorf("job %s: shard size %d: want at least 1", req.ID, req.ShardSize)
+	}
+	input, err := c.cfg.NewInput(ctx, req.Input)
+	if err != nil {
+		return jobstate.Spec{}, fmt.Errorf("job %s input: %w", req.ID, err)
+	}
+	output, err := c.cfg.OpenStore(ctx, req.Output)
+	if err != nil {
+		return jobstate.Spec{}, fmt.Errorf("job %s output: %w", req.ID, err)
+	}
+	spec, err := c.cfg.Jobs.CreateSpec(ctx, jobstate.Spec{
+		ID: req.ID, Input: input.URL(), Output: output.URL(), Task: req.Task.Name(), Prompt: req.Task.Prompt,
+		ShardSize: req.ShardSize, Filter: filterSummary(req.Filter), CreatedAt: time.Now().UTC(),
+	})
+	if err != nil {
+		return jobstate.Spec{}, err
+	}
+	log := c.cfg.Log.With("job", spec.ID)
+	if spec.Published {
+		log.Info("job already published; following it", "shards", spec.Shards, "images", spec.Images)
+		return spec, nil
+	}
+
+	start := time.Now()
+	items, err := c.collect(ctx, input, req.Filter)
+	if err != nil {
+		return jobstate.Spec{}, fmt.Errorf("job %s: %w", spec.ID, err)
+	}
+	shards, err := sharding.Plan(items, req.ShardSize)
+	if err != nil {
+		return jobstate.Spec{}, fmt.Errorf("job %s: %w", spec.ID, err)
+	}
+	log.Info("input listed", "input", spec.Input, "images", len(items), "shards", len(shards), "took", time.Since(start).Round(time.Millisecond).String())
+
+	states, err := c.cfg.Jobs.Shards(ctx, spec.ID)
+	if err != nil {
+		return jobstate.Spec{}, err
+	}
+	published, duplicates := 0, 0
+	for _, shard := range shards {
+		if st, ok := states[shard.ID]; ok && (st.State == jobstate.StateDone || st.State == jobstate.StateFailed) {
+			continue
+		}
+		task, err := c.shardTask(ctx, output, spec.ID, shard)
+		if err != nil {
+			return jobstate.Spec{}, err
+		}
+		dup, err := c.cfg.Queue.Publish(ctx, task)
+		if err != nil {
+			return jobstate.Spec{}, err
+		}
+		if dup {
+			duplicates++
+			c.cfg.Metrics.Duplicates.Inc()
+		} else {
+			published++
+			c.cfg.Metrics.Published.Inc()
+		}
+	}
+	spec, err = c.cfg.Jobs.UpdateSpec(ctx, spec.ID, func(s *jobstate.Spec) {
+		s.Published, s.Shards, s.Images = true, len(shards), len(items)
+	})
+	if err != nil {
+		return jobstate.Spec{}, err
+	}
+	log.Info("shards published", "published", published, "duplicates", duplicates, "skipped_finished", len(shards)-published-duplicates)
+	return spec, nil
+}
+
+// collect lists the input through the filter, counting what it keeps.
+func (c *Coordinator) collect(ctx context.Context, input sharding.Input, filter sharding.Filter) ([]sharding.Item, error) {
+	var items []sharding.Item
+	err := input.List(ctx, func(item sharding.Item) error {
+		if !filter.Keep(item) {
+			c.cfg.Metrics.ListItems.WithLabelValues("skipped").Inc()
+			return nil
+		}
+		c.cfg.Metrics.ListItems.WithLabelValues("kept").Inc()
+		items = append(items, item)
+		return nil
+	})
+	return items, err
+}
+
+// messageHeadroom is room left in a NATS message for headers.
+const messageHeadroom = 4 << 10
+
+// shardTask builds the shard's message, moving the key list to the output
+// store when it would not fit in one message.
+func (c *Coordinator) shardTask(ctx context.Context, output storage.Store, job string, shard sharding.Shard) (queue.ShardTask, error) {
+	task := queue.ShardTask{Job: job, Shard: shard.ID, Keys: shard.Keys, Images: len(shard.Keys)}
+	data, err := task.Encode()
+	if err != nil {
+		return queue.ShardTask{}, err
+	}
+	limit := c.cfg.JS.Conn().MaxPayload() - messageHeadroom
+	if int64(len(data)) <= limit {
+		return task, nil
+	}
+	keys, err := json.Marshal(shard.Keys)
+	if err != nil {
+		return queue.ShardTask{}, fmt.Errorf("shard %s key list: %w", shard.ID, err)
+	}
+	ref := KeyListFile(job, shard.ID)
+	if err := output.Write(ctx, ref, keys); err != nil {
+		return queue.ShardTask{}, fmt.Errorf("shard %s key list: %w", shard.ID, err)
+	}
+	task.Keys, task.KeysRef = nil, ref
+	return task, nil
+}
+
+// KeyListFile is the output key of a large shard's key list.
+func KeyListFile(job, shard string) string { return job + "/shardlists/" + shard + ".json" }

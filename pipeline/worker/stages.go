@@ -1,0 +1,301 @@
+package worker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"blipflow/pipeline"
+	"blipflow/pipeline/metrics"
+	"blipflow/storage"
+)
+
+// shardRun tracks the images of one shard delivery through the stages.
+type shardRun struct {
+	ctx    context.Context // canceled when the shard fails
+	cancel context.CancelCauseFunc
+	task   pipeline.Task
+	input  storage.Store
+	rows   []row
+	left   atomic.Int64
+	done   chan struct{} // closed when every image has its row
+}
+
+func newShardRun(ctx context.Context, task pipeline.Task, input storage.Store, keys []string) *shardRun {
+	runCtx, cancel := context.WithCancelCause(ctx)
+	r := &shardRun{ctx: runCtx, cancel: cancel, task: task, input: input,
+		rows: make([]row, len(keys)), done: make(chan struct{})}
+	for i, key := range keys {
+		r.rows[i].Key = key
+	}
+	r.left.Store(int64(len(keys)))
+	if len(keys) == 0 {
+		close(r.done)
+	}
+	return r
+}
+
+// finish marks one image as through all stages.
+func (r *shardRun) finish() {
+	if r.left.Add(-1) == 0 {
+		close(r.done)
+	}
+}
+
+// fail stops the shard's remaining work; the first cause wins.
+func (r *shardRun) fail(err error) { r.cancel(err) }
+
+// completed returns how many images are through.
+func (r *shardRun) completed() int { return len(r.rows) - int(r.left.Load()) }
+
+// row is one output row under construction.
+type row struct {
+	Key       string
+	Size      int64
+	SHA256    string
+	Width     int32
+	Height    int32
+	Err       string
+	DecodeMS  float32
+	ModelMS   float32
+	Captions  []string
+	TokenIDs  [][]int32
+	Embedding []float32
+}
+
+// item is one image moving through the stages.
+type item struct {
+	run    *shardRun
+	idx    int
+	data   []byte
+	pixels []float32
+}
+
+func (it *item) row() *row { return &it.run.rows[it.idx] }
+
+// startStages starts the reader, decoder and model goroutines; they stop
+// when ctx ends.
+func (w *Worker) startStages(ctx context.Context, wg *sync.WaitGroup) {
+	for range w.cfg.Readers {
+		wg.Go(func() { w.readLoop(ctx) })
+	}
+	for range w.cfg.Decoders {
+		wg.Go(func() { w.decodeLoop(ctx) })
+	}
+	wg.Go(func() { w.modelLoop(ctx) })
+}
+
+// send passes it to the next stage unless ctx ends first.
+func send(ctx context.Context, ch chan<- *item, it *item) bool {
+	select {
+	case ch <- it:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// readLoop reads image bytes with retries. A missing object becomes an
+// error row; a read that keeps failing (the store is unreachable) fails
+// the shard, which is then retried later.
+func (w *Worker) readLoop(ctx context.Context) {
+	for {
+		var it *item
+		select {
+		case <-ctx.Done():
+			return
+		case it = <-w.readCh:
+		}
+		if it.run.ctx.Err() != nil {
+			it.run.finish()
+			continue
+		}
+		r := it.row()
+		start := time.Now()
+		err := w.cfg.Retry.do(it.run.ctx, "read "+r.Key, func() error {
+			var err error
+			it.data, err = it.run.input.Read(it.run.ctx, r.Key)
+			return err
+		})
+		w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageRead).Observe(time.Since(start).Seconds())
+		switch {
+		case err == nil:
+		case isNotExist(err):
+			r.Err = "read: " + err.Error()
+			it.run.finish()
+			continue
+		default:
+			it.run.fail(err)
+			it.run.finish()
+			continue
+		}
+		r.Size = int64(len(it.data))
+		sum := sha256.Sum256(it.data)
+		r.SHA256 = hex.EncodeToString(sum[:])
+		w.cfg.Metrics.BytesRead.Add(float64(len(it.data)))
+		if !send(ctx, w.decodeCh, it) {
+			return
+		}
+	}
+}
+
+// decodeLoop decodes and preprocesses; an undecodable image becomes an
+// error row.
+func (w *Worker) decodeLoop(ctx context.Context) {
+	for {
+		var it *item
+		select {
+		case <-ctx.Done():
+			return
+		case it = <-w.decodeCh:
+		}
+		if it.run.ctx.Err() != nil {
+			it.run.finish()
+			continue
+		}
+		r := it.row()
+		start := time.Now()
+		img, err := w.prep.DecodeBytes(r.Key, it.data)
+		decoded := time.Now()
+		w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageDecode).Observe(decoded.Sub(start).Seconds())
+		it.data = nil
+		if err == nil {
+			r.Width, r.Height = int32(img.Bounds().Dx()), int32(img.Bounds().Dy())
+			it.pixels, err = w.prep.Preprocess(img)
+			w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StagePreprocess).Observe(time.Since(decoded).Seconds())
+		}
+		r.DecodeMS = float32(time.Since(start).Microseconds()) / 1000
+		if err != nil {
+			r.Err = "decode: " + err.Error()
+			it.run.finish()
+			continue
+		}
+		if !send(ctx, w.modelCh, it) {
+			return
+		}
+	}
+}
+
+// modelLoop gathers images (of any shard, one task at a time) into batches
+// and runs the model.
+func (w *Worker) modelLoop(ctx context.Context) {
+	batch := make([]*item, 0, w.cfg.BatchSize)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	flush := func() {
+		if len(batch) > 0 {
+			w.runBatch(ctx, batch)
+			batch = batch[:0]
+		}
+	}
+	for {
+		var it *item
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case it = <-w.modelCh:
+			}
+		} else {
+			timer.Reset(w.cfg.BatchWait)
+			select {
+			case <-ctx.Done():
+				return
+			case it = <-w.modelCh:
+			case <-timer.C:
+				flush()
+				continue
+			}
+		}
+		if it.run.ctx.Err() != nil {
+			it.run.finish()
+			continue
+		}
+		if len(batch) > 0 && batch[0].run.task != it.run.task {
+			flush()
+		}
+		batch = append(batch, it)
+		if len(batch) == w.cfg.BatchSize {
+			flush()
+		}
+	}
+}
+
+// runBatch runs the model on batch. When the batch fails and holds images
+// of several shards, each shard's part runs again on its own, so only the
+// shard at fault fails.
+func (w *Worker) runBatch(ctx context.Context, batch []*item) {
+	err := w.runModel(ctx, batch)
+	if err == nil {
+		return
+	}
+	groups := map[*shardRun][]*item{}
+	var order []*shardRun
+	for _, it := range batch {
+		if _, ok := groups[it.run]; !ok {
+			order = append(order, it.run)
+		}
+		groups[it.run] = append(groups[it.run], it)
+	}
+	for _, run := range order {
+		part := groups[run]
+		if len(order) > 1 {
+			err = w.runModel(ctx, part)
+		}
+		if err != nil {
+			run.fail(err)
+			for range part {
+				run.finish()
+			}
+		}
+	}
+}
+
+// runModel runs the model on batch and fills the rows; on error it leaves
+// them untouched.
+func (w *Worker) runModel(ctx context.Context, batch []*item) error {
+	images := make([]pipeline.Image, len(batch))
+	for i, it := range batch {
+		images[i] = pipeline.Image{Key: it.row().Key, Pixels: it.pixels}
+	}
+	task := batch[0].run.task
+	start := time.Now()
+	results, err := guard("model run", func() ([]pipeline.Result, error) { return w.cfg.Model.Run(ctx, task, images) })
+	elapsed := time.Since(start)
+	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageModel).Observe(elapsed.Seconds())
+	if err == nil && len(results) != len(batch) {
+		err = fmt.Errorf("model %s returned %d results for %d images", w.cfg.Model.ID(), len(results), len(batch))
+	}
+	if err != nil {
+		return fmt.Errorf("model %s on a batch of %d: %w", w.cfg.Model.ID(), len(batch), err)
+	}
+	w.cfg.Metrics.BatchSize.Observe(float64(len(batch)))
+	perImage := float32(elapsed.Microseconds()) / 1000 / float32(len(batch))
+	for i, it := range batch {
+		r, res := it.row(), results[i]
+		r.ModelMS = perImage
+		if res.Err != nil {
+			r.Err = "model: " + res.Err.Error()
+		} else {
+			r.Captions, r.TokenIDs, r.Embedding = res.Captions, res.TokenIDs, res.Embedding
+		}
+		it.pixels = nil
+		it.run.finish()
+	}
+	return nil
+}
+
+// guard runs fn, turning a panic into an error so that a bug in the model
+// or the table writer fails one shard instead of the worker.
+func guard[T any](what string, fn func() (T, error)) (result T, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s panicked: %v", what, p)
+		}
+	}()
+	return fn()
+}

@@ -1,0 +1,254 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"blipflow/pipeline"
+	"blipflow/pipeline/jobstate"
+	"blipflow/pipeline/queue"
+	"blipflow/storage"
+)
+
+// Worker pulls and processes shards. Create it with New and start it with
+// Run.
+type Worker struct {
+	cfg  Config
+	prep pipeline.Preprocessor
+
+	readCh   chan *item
+	decodeCh chan *item
+	modelCh  chan *item
+
+	ready atomic.Bool
+
+	mu     sync.Mutex
+	specs  map[string]jobstate.Spec
+	stores map[string]storage.Store
+}
+
+// New checks cfg and prepares a Worker.
+func New(cfg Config) (*Worker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	prep, err := cfg.Model.Preprocessor()
+	if err != nil {
+		return nil, fmt.Errorf("worker: model %s preprocessor: %w", cfg.Model.ID(), err)
+	}
+	return &Worker{
+		cfg:      cfg,
+		prep:     prep,
+		readCh:   make(chan *item, cfg.Readers),
+		decodeCh: make(chan *item, cfg.Decoders),
+		modelCh:  make(chan *item, cfg.Prefetch),
+		specs:    map[string]jobstate.Spec{},
+		stores:   map[string]storage.Store{},
+	}, nil
+}
+
+// Ready reports nil once the worker pulls from the queue (for /readyz).
+func (w *Worker) Ready() error {
+	if !w.ready.Load() {
+		return errors.New("worker is not pulling shards")
+	}
+	if !w.cfg.JS.Conn().IsConnected() {
+		return errors.New("nats is disconnected")
+	}
+	return nil
+}
+
+// Run pulls and processes shards until ctx ends, then stops pulling, lets
+// in-flight shards finish for up to DrainTimeout, hands back the rest
+// (Nak) and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	log := w.cfg.Log.With("worker", w.cfg.Name)
+	// work outlives ctx by the drain timeout, so in-flight shards can finish.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var stages sync.WaitGroup
+	w.startStages(work, &stages)
+
+	var side sync.WaitGroup
+	side.Add(2)
+	go func() {
+		defer side.Done()
+		w.deadLetterExhausted(ctx)
+	}()
+	go func() {
+		defer side.Done()
+		w.watchBacklog(ctx)
+	}()
+
+	var shards sync.WaitGroup
+	w.pull(ctx, work, &shards)
+	w.ready.Store(false)
+
+	drained := make(chan struct{})
+	go func() { shards.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(w.cfg.DrainTimeout):
+		log.Warn("drain timeout: handing back in-flight shards", "timeout", w.cfg.DrainTimeout)
+		cancelWork()
+		<-drained
+	}
+	cancelWork()
+	stages.Wait()
+	side.Wait()
+	log.Info("worker stopped")
+	return nil
+}
+
+// pull fetches shards while fewer than Concurrency are in flight, until
+// ctx ends; each shard is processed under work.
+func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
+	log := w.cfg.Log.With("worker", w.cfg.Name)
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	var cons jetstream.Consumer
+	backoff := w.cfg.Retry.Initial
+	pause := func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, w.cfg.Retry.Max)
+	}
+	for ctx.Err() == nil {
+		if cons == nil {
+			var err error
+			if cons, err = w.cfg.Queue.Consumer(ctx); err != nil {
+				log.Warn("cannot reach the shard consumer; retrying", "err", err)
+				pause()
+				continue
+			}
+			w.ready.Store(true)
+			log.Info("pulling shards", "consumer", w.cfg.Queue.Config().Consumer,
+				"batch_size", w.cfg.BatchSize, "concurrency", w.cfg.Concurrency)
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		msg, err := cons.Next(jetstream.FetchContext(fetchCtx))
+		cancel()
+		if err != nil {
+			<-slots
+			switch {
+			case ctx.Err() != nil:
+			case errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
+				backoff = w.cfg.Retry.Initial
+			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
+				log.Warn("shard consumer is gone; recreating it", "err", err)
+				cons = nil
+			default:
+				log.Warn("fetching a shard failed; retrying", "err", err)
+				pause()
+			}
+			continue
+		}
+		backoff = w.cfg.Retry.Initial
+		shards.Add(1)
+		w.cfg.Metrics.InFlight.Inc()
+		go func() {
+			defer func() {
+				w.cfg.Metrics.InFlight.Dec()
+				<-slots
+				shards.Done()
+			}()
+			w.handle(work, msg)
+		}()
+	}
+}
+
+// deadLetterExhausted dead-letters shards that ran out of deliveries while
+// no worker held them, retrying after errors until ctx ends.
+func (w *Worker) deadLetterExhausted(ctx context.Context) {
+	onDead := func(ctx context.Context, dl queue.DeadLetter) error {
+		w.cfg.Log.Warn("shard dead-lettered", "job", dl.Job, "shard", dl.Shard, "reason", dl.Reason)
+		return w.cfg.Jobs.PutShard(ctx, dl.Job, dl.Shard, jobstate.ShardState{
+			State: jobstate.StateFailed, Images: dl.Task.Images, Reason: dl.Reason,
+			Deliveries: dl.Deliveries, Worker: w.cfg.Name,
+		})
+	}
+	for ctx.Err() == nil {
+		if err := w.cfg.Queue.DeadLetterExhausted(ctx, onDead); err != nil && ctx.Err() == nil {
+			w.cfg.Log.Warn("dead-letter listener failed; restarting", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(w.cfg.Retry.Max):
+			}
+		}
+	}
+}
+
+// watchBacklog keeps the queue gauges current.
+func (w *Worker) watchBacklog(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		waiting, inFlight, err := w.cfg.Queue.Backlog(reqCtx)
+		cancel()
+		if err == nil {
+			w.cfg.Metrics.QueueWaiting.Set(float64(waiting))
+			w.cfg.Metrics.QueueInFlight.Set(float64(inFlight))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// spec returns a job's spec, cached (a job's work settings never change).
+func (w *Worker) spec(ctx context.Context, job string) (jobstate.Spec, error) {
+	w.mu.Lock()
+	spec, ok := w.specs[job]
+	w.mu.Unlock()
+	if ok {
+		return spec, nil
+	}
+	err := w.cfg.Retry.do(ctx, "job "+job+" spec", func() error {
+		var err error
+		spec, err = w.cfg.Jobs.Spec(ctx, job)
+		if errors.Is(err, jobstate.ErrNoJob) {
+			return storage.ErrNotExist // permanent
+		}
+		return err
+	})
+	if err != nil {
+		return jobstate.Spec{}, err
+	}
+	w.mu.Lock()
+	w.specs[job] = spec
+	w.mu.Unlock()
+	return spec, nil
+}
+
+// store returns the store at location, opened once.
+func (w *Worker) store(ctx context.Context, location string) (storage.Store, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s, ok := w.stores[location]; ok {
+		return s, nil
+	}
+	s, err := w.cfg.OpenStore(ctx, location)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", location, err)
+	}
+	w.stores[location] = s
+	return s, nil
+}
