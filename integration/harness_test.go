@@ -51,6 +51,9 @@ type env struct {
 	corrupt map[string]bool
 	poison  map[string]bool
 	procs   []*proc
+	// expect computes the caption each image should get alone; nil means
+	// the nop model the workers run by default.
+	expect pipeline.Model
 }
 
 // newEnv starts NATS and S3 and writes a dataset of n generated PNGs, a
@@ -346,7 +349,10 @@ func (e *env) verify(job string, lost map[string]bool) coordinator.Manifest {
 	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatalf("manifest: %v", err)
 	}
-	model := &pipeline.NopModel{}
+	var model pipeline.Model = &pipeline.NopModel{}
+	if e.expect != nil {
+		model = e.expect
+	}
 	prep, err := model.Preprocessor()
 	if err != nil {
 		t.Fatal(err)
