@@ -1,0 +1,74 @@
+package blip2
+
+import (
+	"os"
+	"testing"
+
+	"blipflow/model/blas"
+	"blipflow/model/generate"
+	"blipflow/model/nn"
+)
+
+// BenchmarkTinyCaption times captioning a batch of 8 images end to end
+// (vision, Q-Former, prefill, 12 greedy steps) with the tiny OPT
+// checkpoint: the framework's overhead, since its math is negligible.
+func BenchmarkTinyCaption(b *testing.B) {
+	bl, _, _ := blas.Default()
+	m := loadModel(b, "opt-tiny", bl)
+	const n = 8
+	pixels := nn.NewRandomSource(1, 1).Shaped([]int{n, 3, 224, 224})
+	row := append(repeat(*m.Config.ImageTokenIndex, m.Config.NumQueryTokens), 2)
+	ids, mask := make([][]int, n), make([][]int, n)
+	for i := range ids {
+		ids[i], mask[i] = row, onesInt(len(row))
+	}
+	var cfg generate.Config
+	cfg.Set("max_new_tokens", "12")
+	cfg.Set("eos_token_id", "-1") // never stop early: every run does the same work
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		img, err := m.EncodeImages(pixels, n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Generate(img, ids, mask, cfg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// BenchmarkRealShape times each stage of a model of a released checkpoint's
+// shape with random weights, reporting GFLOP/s per stage. It needs the
+// weights' memory (15 GB for blip2-opt-2.7b), so it runs only when
+// BLIPFLOW_BENCH_SHAPE names the shape; `worker bench` prints the same as a
+// table.
+func BenchmarkRealShape(b *testing.B) {
+	shape := os.Getenv("BLIPFLOW_BENCH_SHAPE")
+	if shape == "" {
+		b.Skip("set BLIPFLOW_BENCH_SHAPE=blip2-opt-2.7b (needs ~16 GB of memory)")
+	}
+	cfg, err := Shape(shape)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bl, _, _ := blas.Default()
+	src := nn.NewRandomSource(1, 0.02)
+	src.Absent = map[string]bool{"language_model.lm_head.weight": true}
+	m, err := New(cfg, src, nn.NewCPU(bl))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		timings, err := Measure(m, BenchOptions{Repeats: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == b.N-1 {
+			for _, t := range timings {
+				b.Logf("%-24s batch %2d  %8.1f ms  %6.1f GFLOP/s", t.Stage, t.Batch, t.Seconds*1e3, t.GFLOPS())
+			}
+		}
+	}
+}
