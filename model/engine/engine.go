@@ -193,6 +193,7 @@ func (e *Engine) prompts(n int, prompt string) (ids, mask [][]int, err error) {
 	}
 	return ids, mask, nil
 }
+
 // imageConfig reads the checkpoint's image processor settings. A checkpoint
 // saved without a processor file (as a retrieval model alone is) gets
 // BlipImageProcessor's defaults at the vision encoder's size.
