@@ -1,6 +1,6 @@
 // Package sharding turns a dataset into shards: it lists an input (an object
-// store prefix today; manifests, URL lists and WebDataset tars can be added as
-// further Input implementations), keeps the images that pass a Filter, and
+// store prefix, a CSV/JSONL/Parquet manifest of keys or URLs, or WebDataset
+// tars named by a brace pattern), keeps the images that pass a Filter, and
 // cuts the sorted keys into fixed-size shards whose ids depend only on their
 // keys, so the same input always gives the same shards.
 package sharding
@@ -17,7 +17,13 @@ import (
 // Item is one input image before sharding.
 type Item struct {
 	Key  string // key relative to the input root
-	Size int64  // bytes
+	Size int64  // bytes (0: unknown)
+	// Source is where a worker reads the image when it is not Key under
+	// the input root: an http(s) URL or an absolute location
+	// (s3://bucket/key, /path); for WebDataset, the tar.
+	Source string
+	// Extra holds columns carried through to the output row.
+	Extra map[string]string
 }
 
 // Input enumerates the images of a dataset.
@@ -94,11 +100,13 @@ func (f Filter) Keep(item Item) bool {
 	return false
 }
 
-// Collect lists in and returns the items that pass filter.
+// Collect lists in and returns the items that pass filter (all items of
+// an Unfiltered input).
 func Collect(ctx context.Context, in Input, filter Filter) ([]Item, error) {
 	var items []Item
+	keep := KeepFunc(in, filter)
 	err := in.List(ctx, func(item Item) error {
-		if filter.Keep(item) {
+		if keep(item) {
 			items = append(items, item)
 		}
 		return nil

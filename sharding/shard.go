@@ -17,6 +17,14 @@ type Shard struct {
 	ID string
 	// Keys are the image keys, sorted.
 	Keys []string
+	// Sources and Extras, when not nil, parallel Keys: each image's
+	// Item.Source and Item.Extra.
+	Sources []string
+	Extras  []map[string]string
+	// Archive, when set, is the location of a WebDataset tar whose samples
+	// are the shard's images (Keys is then empty: only a worker reading the
+	// tar learns them).
+	Archive string
 	// Bytes is the total size of the shard's images.
 	Bytes int64
 }
@@ -50,6 +58,7 @@ func Plan(items []Item, size int) ([]Shard, error) {
 			shard.Keys[i] = item.Key
 			shard.Bytes += item.Size
 		}
+		shard.Sources, shard.Extras = sourcesAndExtras(chunk)
 		shard.ID = fmt.Sprintf("%05d-%s", len(shards), KeysHash(shard.Keys))
 		shards = append(shards, shard)
 	}
@@ -65,4 +74,24 @@ func KeysHash(keys []string) string {
 		h.Write([]byte{'\n'})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// sourcesAndExtras returns the items' sources and extra columns, each nil
+// when no item has one.
+func sourcesAndExtras(items []Item) (sources []string, extras []map[string]string) {
+	if slices.ContainsFunc(items, func(it Item) bool { return it.Source != "" }) {
+		sources = make([]string, len(items))
+	}
+	if slices.ContainsFunc(items, func(it Item) bool { return len(it.Extra) > 0 }) {
+		extras = make([]map[string]string, len(items))
+	}
+	for i, item := range items {
+		if sources != nil {
+			sources[i] = item.Source
+		}
+		if extras != nil {
+			extras[i] = item.Extra
+		}
+	}
+	return sources, extras
 }

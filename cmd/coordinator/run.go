@@ -15,6 +15,7 @@ import (
 
 	"blipflow/pipeline"
 	"blipflow/pipeline/coordinator"
+	"blipflow/pipeline/fetch"
 	"blipflow/pipeline/local"
 	"blipflow/pipeline/metrics"
 	"blipflow/pipeline/node"
@@ -46,12 +47,20 @@ type runFlags struct {
 	minSize      int64
 	maxSize      int64
 	showProgress bool
+	dedup        bool
+	dedupTable   string
+	inputs       sharding.InputOptions
+	fetch        fetch.Config
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
 	f.node.Register(fs, ":9091")
 	fs.BoolVar(&f.local, "local", false, "run everything in this process: embedded NATS with JetStream and in-process workers")
-	fs.StringVar(&f.input, "input", node.EnvString("BLIPFLOW_INPUT", ""), "input images: s3://bucket/prefix or a folder (env BLIPFLOW_INPUT)")
+	fs.StringVar(&f.input, "input", node.EnvString("BLIPFLOW_INPUT", ""), "input images: s3://bucket/prefix or a folder; a .csv, .jsonl or .parquet manifest; WebDataset tars such as 's3://bucket/data/{000..123}.tar' (env BLIPFLOW_INPUT)")
+	fs.StringVar(&f.inputs.Format, "input-format", node.EnvString("BLIPFLOW_INPUT_FORMAT", sharding.FormatAuto), "files, manifest or webdataset (default: from --input; webdataset with a folder takes its .tar files) (env BLIPFLOW_INPUT_FORMAT)")
+	fs.StringVar(&f.inputs.Manifest.URLColumn, "url-column", "", "manifest column with each image's http(s) URL, location or key under --base (default: url if present, else the key column)")
+	fs.StringVar(&f.inputs.Manifest.KeyColumn, "key-column", "", "manifest column with each row's key, the output's join column (default: key if present, else the URL column)")
+	fs.StringVar(&f.inputs.Manifest.Base, "base", "", "location that relative manifest keys are read under (default: the manifest's folder)")
 	fs.StringVar(&f.output, "output", node.EnvString("BLIPFLOW_OUTPUT", ""), "output location: s3://bucket/prefix or a folder (env BLIPFLOW_OUTPUT)")
 	fs.StringVar(&f.model, "model", node.EnvString("BLIPFLOW_MODEL", ""), "with --local: checkpoint folder or model name, or nop (env BLIPFLOW_MODEL)")
 	fs.StringVar(&f.task, "task", node.EnvString("BLIPFLOW_TASK", pipeline.TaskCaption), "caption, embed or both (env BLIPFLOW_TASK)")
@@ -67,6 +76,9 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.minSize, "min-size", 0, "skip images smaller than this many bytes")
 	fs.Int64Var(&f.maxSize, "max-size", 0, "skip images larger than this many bytes (0: no limit)")
 	fs.BoolVar(&f.showProgress, "progress", true, "draw a progress bar on stderr")
+	f.fetch.RegisterFlags(fs)
+	fs.BoolVar(&f.dedup, "dedup", false, "process each image content (SHA-256 of the bytes) once: later copies become rows with duplicate_of in extra")
+	fs.StringVar(&f.dedupTable, "dedup-table", "", "also skip images whose content is in this earlier results table (a .parquet path or s3:// URL); implies --dedup")
 }
 
 // request builds the job request from the flags.
@@ -81,6 +93,7 @@ func (f *runFlags) request() (coordinator.Request, error) {
 	return coordinator.Request{
 		ID: f.job, Input: f.input, Output: f.output, Task: task, ShardSize: f.shardSize,
 		Filter: sharding.Filter{Extensions: sharding.ParseExtensions(f.extensions), MinSize: f.minSize, MaxSize: f.maxSize},
+		Dedup:  f.dedup, DedupTable: f.dedupTable, InputOptions: f.inputs,
 	}, nil
 }
 
@@ -167,7 +180,7 @@ func (f *runFlags) runLocal(ctx context.Context, req coordinator.Request, cm *me
 	log.Info("running locally", "model", model.ID(), "store_dir", storeDir, "workers", f.workers)
 	return local.Run(ctx, local.Config{
 		StoreDir: storeDir, Request: req, Model: model, Workers: f.workers,
-		Worker:             worker.Config{BatchSize: f.batchSize, Concurrency: f.concurrency},
+		Worker:             worker.Config{BatchSize: f.batchSize, Concurrency: f.concurrency, Fetch: f.fetch},
 		Queue:              f.node.Queue,
 		Jobs:               f.node.Jobs,
 		Storage:            f.node.Storage,

@@ -17,6 +17,7 @@ import (
 	"blipflow/model/hub"
 	"blipflow/pipeline"
 	"blipflow/pipeline/blip2model"
+	"blipflow/pipeline/fetch"
 	"blipflow/pipeline/metrics"
 	"blipflow/pipeline/node"
 	"blipflow/pipeline/worker"
@@ -47,6 +48,8 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	drain := fs.Duration("drain-timeout", node.EnvDuration("BLIPFLOW_DRAIN_TIMEOUT", 20*time.Second), "on SIGTERM, time in-flight shards may take before they are handed back (env BLIPFLOW_DRAIN_TIMEOUT)")
 	retryDelay := fs.Duration("retry-delay", node.EnvDuration("BLIPFLOW_RETRY_DELAY", 2*time.Second), "base delay before a failed shard is retried, doubling per delivery (env BLIPFLOW_RETRY_DELAY)")
 	name := fs.String("name", node.EnvString("BLIPFLOW_WORKER_NAME", ""), "worker name in logs and job state (default host-pid)")
+	var fetchCfg fetch.Config
+	fetchCfg.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,7 +97,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	w, err := worker.New(worker.Config{
 		JS: conn.JS, Queue: conn.Queue, Jobs: conn.Jobs, Model: model, OpenStore: nf.OpenStore(),
 		Name: *name, BatchSize: *batchSize, Concurrency: *concurrency, Readers: *readers, Decoders: *decoders,
-		DrainTimeout: *drain, RetryDelay: *retryDelay, Metrics: wm, Log: log,
+		DrainTimeout: *drain, RetryDelay: *retryDelay, Fetch: fetchCfg, Metrics: wm, Log: log,
 	})
 	if err != nil {
 		return err

@@ -34,8 +34,8 @@ type Config struct {
 	Jobs  *jobstate.Store
 	// OpenStore opens input and output locations.
 	OpenStore func(ctx context.Context, location string) (storage.Store, error)
-	// NewInput makes the lister of an input location (nil: a
-	// sharding.StoreInput over OpenStore).
+	// NewInput makes the lister of an input location (nil:
+	// sharding.OpenInput with the request's InputOptions and OpenStore).
 	NewInput func(ctx context.Context, location string) (sharding.Input, error)
 	// PollInterval is how often Follow reads the job state (1s).
 	PollInterval time.Duration
@@ -62,16 +62,6 @@ func New(cfg Config) (*Coordinator, error) {
 	case cfg.OpenStore == nil:
 		return nil, errors.New("coordinator config: no OpenStore")
 	}
-	if cfg.NewInput == nil {
-		open := cfg.OpenStore
-		cfg.NewInput = func(ctx context.Context, location string) (sharding.Input, error) {
-			store, err := open(ctx, location)
-			if err != nil {
-				return nil, err
-			}
-			return sharding.StoreInput{Store: store}, nil
-		}
-	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
@@ -94,6 +84,14 @@ type Request struct {
 	Task          pipeline.Task
 	ShardSize     int
 	Filter        sharding.Filter
+	// InputOptions say how to read Input (a folder, a manifest, tars).
+	InputOptions sharding.InputOptions
+	// Dedup processes each image content once: later copies become
+	// duplicate rows (see jobstate.Dedup).
+	Dedup bool
+	// DedupTable is an earlier results table (a file path or URL) whose
+	// contents count as processed; it implies Dedup.
+	DedupTable string
 }
 
 // filterSummary describes f for the job spec.
@@ -105,6 +103,14 @@ func filterSummary(f sharding.Filter) string {
 	return fmt.Sprintf("ext=%s min=%d max=%d", strings.Join(exts, ","), f.MinSize, f.MaxSize)
 }
 
+// openInput makes the lister of the request's input.
+func (c *Coordinator) openInput(ctx context.Context, req Request) (sharding.Input, error) {
+	if c.cfg.NewInput != nil {
+		return c.cfg.NewInput(ctx, req.Input)
+	}
+	return sharding.OpenInput(ctx, req.Input, req.InputOptions, c.cfg.OpenStore)
+}
+
 // JobID derives a job id from what the request computes.
 func JobID(req Request) string {
 	h := sha256.New()
@@ -112,6 +118,12 @@ func JobID(req Request) string {
 		fmt.Sprint(req.ShardSize), filterSummary(req.Filter)} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
+	}
+	if req.Dedup || req.DedupTable != "" {
+		fmt.Fprintf(h, "dedup\x00%s\x00", req.DedupTable)
+	}
+	if !req.InputOptions.IsZero() {
+		fmt.Fprintf(h, "input\x00%s\x00", req.InputOptions)
 	}
 	return "job-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
@@ -130,7 +142,7 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 	if req.ShardSize <= 0 {
 		return jobstate.Spec{}, fmt.Errorf("job %s: shard size %d: want at least 1", req.ID, req.ShardSize)
 	}
-	input, err := c.cfg.NewInput(ctx, req.Input)
+	input, err := c.openInput(ctx, req)
 	if err != nil {
 		return jobstate.Spec{}, fmt.Errorf("job %s input: %w", req.ID, err)
 	}
@@ -141,6 +153,7 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 	spec, err := c.cfg.Jobs.CreateSpec(ctx, jobstate.Spec{
 		ID: req.ID, Input: input.URL(), Output: output.URL(), Task: req.Task.Name(), Prompt: req.Task.Prompt,
 		ShardSize: req.ShardSize, Filter: filterSummary(req.Filter), CreatedAt: time.Now().UTC(),
+		Dedup: dedupSpec(req),
 	})
 	if err != nil {
 		return jobstate.Spec{}, err
@@ -151,12 +164,15 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 		return spec, nil
 	}
 
+	if err := c.seedDedupTable(ctx, spec); err != nil {
+		return jobstate.Spec{}, err
+	}
 	start := time.Now()
 	items, err := c.collect(ctx, input, req.Filter)
 	if err != nil {
 		return jobstate.Spec{}, fmt.Errorf("job %s: %w", spec.ID, err)
 	}
-	shards, err := sharding.Plan(items, req.ShardSize)
+	shards, err := sharding.PlanInput(input, items, req.ShardSize)
 	if err != nil {
 		return jobstate.Spec{}, fmt.Errorf("job %s: %w", spec.ID, err)
 	}
@@ -188,7 +204,7 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 		}
 	}
 	spec, err = c.cfg.Jobs.UpdateSpec(ctx, spec.ID, func(s *jobstate.Spec) {
-		s.Published, s.Shards, s.Images = true, len(shards), len(items)
+		s.Published, s.Shards, s.Images = true, len(shards), sharding.KnownImages(shards)
 	})
 	if err != nil {
 		return jobstate.Spec{}, err
@@ -200,8 +216,9 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 // collect lists the input through the filter, counting what it keeps.
 func (c *Coordinator) collect(ctx context.Context, input sharding.Input, filter sharding.Filter) ([]sharding.Item, error) {
 	var items []sharding.Item
+	keep := sharding.KeepFunc(input, filter)
 	err := input.List(ctx, func(item sharding.Item) error {
-		if !filter.Keep(item) {
+		if !keep(item) {
 			c.cfg.Metrics.ListItems.WithLabelValues("skipped").Inc()
 			return nil
 		}
@@ -218,7 +235,8 @@ const messageHeadroom = 4 << 10
 // shardTask builds the shard's message, moving the key list to the output
 // store when it would not fit in one message.
 func (c *Coordinator) shardTask(ctx context.Context, output storage.Store, job string, shard sharding.Shard) (queue.ShardTask, error) {
-	task := queue.ShardTask{Job: job, Shard: shard.ID, Keys: shard.Keys, Images: len(shard.Keys)}
+	task := queue.ShardTask{Job: job, Shard: shard.ID, Keys: shard.Keys, Images: len(shard.Keys),
+		Sources: shard.Sources, Extras: shard.Extras, Archive: shard.Archive}
 	data, err := task.Encode()
 	if err != nil {
 		return queue.ShardTask{}, err
@@ -227,7 +245,12 @@ func (c *Coordinator) shardTask(ctx context.Context, output storage.Store, job s
 	if int64(len(data)) <= limit {
 		return task, nil
 	}
-	keys, err := json.Marshal(shard.Keys)
+	var keys []byte
+	if shard.Sources != nil || shard.Extras != nil {
+		keys, err = json.Marshal(queue.ShardList{Keys: shard.Keys, Sources: shard.Sources, Extras: shard.Extras})
+	} else {
+		keys, err = json.Marshal(shard.Keys)
+	}
 	if err != nil {
 		return queue.ShardTask{}, fmt.Errorf("shard %s key list: %w", shard.ID, err)
 	}
@@ -235,7 +258,7 @@ func (c *Coordinator) shardTask(ctx context.Context, output storage.Store, job s
 	if err := output.Write(ctx, ref, keys); err != nil {
 		return queue.ShardTask{}, fmt.Errorf("shard %s key list: %w", shard.ID, err)
 	}
-	task.Keys, task.KeysRef = nil, ref
+	task.Keys, task.Sources, task.Extras, task.KeysRef = nil, nil, nil, ref
 	return task, nil
 }
 

@@ -31,6 +31,11 @@ type Manifest struct {
 	ErrorRows  int               `json:"error_rows"`
 	Files      []ManifestFile    `json:"files"`
 	Failures   []ManifestFailure `json:"failed_shards"`
+	// Duplicates counts rows skipped as copies (with dedup).
+	Duplicates int `json:"duplicate_rows,omitempty"`
+	// Retries are the job's retry rounds, whose rows replaced failed ones
+	// in Files.
+	Retries []jobstate.RetryRound `json:"retries,omitempty"`
 }
 
 // ManifestFile is one shard's output file.
@@ -39,6 +44,8 @@ type ManifestFile struct {
 	Path      string `json:"path"`
 	Rows      int    `json:"rows"`
 	ErrorRows int    `json:"error_rows"`
+	// Duplicates counts the file's duplicate rows (with dedup).
+	Duplicates int `json:"duplicate_rows,omitempty"`
 }
 
 // ManifestFailure is a dead-lettered shard.
@@ -66,11 +73,12 @@ func (c *Coordinator) Finish(ctx context.Context, st Status) (Manifest, error) {
 		FinishedAt: time.Now().UTC(), Shards: st.Shards, Done: st.Done, Failed: st.Failed,
 		Images: st.Images, Rows: st.Rows, ErrorRows: st.ErrorRows,
 		Files: []ManifestFile{}, Failures: []ManifestFailure{},
+		Duplicates: st.Duplicates, Retries: spec.Retries,
 	}
 	for id, s := range st.States {
 		switch s.State {
 		case jobstate.StateDone:
-			m.Files = append(m.Files, ManifestFile{Shard: id, Path: s.File, Rows: s.Rows, ErrorRows: s.ErrorRows})
+			m.Files = append(m.Files, ManifestFile{Shard: id, Path: s.File, Rows: s.Rows, ErrorRows: s.ErrorRows, Duplicates: s.Duplicates})
 			if s.Model != "" && !slices.Contains(m.Models, s.Model) {
 				m.Models = append(m.Models, s.Model)
 			}

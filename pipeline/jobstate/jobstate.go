@@ -42,13 +42,22 @@ type Spec struct {
 	// Finished is set once the manifest is written.
 	Finished  bool      `json:"finished"`
 	CreatedAt time.Time `json:"created_at"`
+	// Dedup, when set, makes workers skip images whose content was
+	// already processed (see Dedup).
+	Dedup *Dedup `json:"dedup,omitempty"`
+	// Parent names the job whose failed images this job re-runs (a retry
+	// round; empty for a submitted job).
+	Parent string `json:"parent,omitempty"`
+	// Retries are the job's retry rounds, oldest first.
+	Retries []RetryRound `json:"retries,omitempty"`
 }
 
 // SameWork reports whether two specs ask for the same output (the fields a
 // resumed job may not change).
 func (s Spec) SameWork(o Spec) bool {
 	return s.Input == o.Input && s.Output == o.Output && s.Task == o.Task &&
-		s.Prompt == o.Prompt && s.ShardSize == o.ShardSize && s.Filter == o.Filter
+		s.Prompt == o.Prompt && s.ShardSize == o.ShardSize && s.Filter == o.Filter &&
+		s.Dedup.equal(o.Dedup)
 }
 
 // Shard states.
@@ -64,6 +73,12 @@ type ShardState struct {
 	// Rows and ErrorRows count the output rows and those with an error.
 	Rows      int `json:"rows"`
 	ErrorRows int `json:"error_rows"`
+	// Duplicates counts the rows skipped as copies of content processed
+	// before (see Dedup).
+	Duplicates int `json:"duplicate_rows,omitempty"`
+	// RetryRound is the last retry round whose rows were merged into the
+	// shard's file (0: none).
+	RetryRound int `json:"retry_round,omitempty"`
 	// Images is the shard's size (also for failed shards).
 	Images int `json:"images"`
 	// File is the output key of the shard's Parquet file.
@@ -276,6 +291,8 @@ type Progress struct {
 	Images    int  // planned images
 	Rows      int  // rows written
 	ErrorRows int  // rows with an error
+	// Duplicates counts rows skipped as copies of earlier content.
+	Duplicates int
 }
 
 // Complete reports whether every planned shard is done or failed.
@@ -290,6 +307,7 @@ func Summarize(spec Spec, states map[string]ShardState) Progress {
 			p.Done++
 			p.Rows += st.Rows
 			p.ErrorRows += st.ErrorRows
+			p.Duplicates += st.Duplicates
 		case StateFailed:
 			p.Failed++
 		case StateRetrying:

@@ -16,8 +16,34 @@ type ShardTask struct {
 	// KeysRef is the output-store key of a JSON array of the keys, set
 	// instead of Keys when they do not fit in a message.
 	KeysRef string `json:"keys_ref,omitempty"`
-	// Images is the number of keys (also when they are behind KeysRef).
+	// Images is the number of keys (also when they are behind KeysRef;
+	// 0 for an Archive shard, whose samples only the worker learns).
 	Images int `json:"images"`
+	// Sources and Extras, when set, parallel Keys (and move with them
+	// behind KeysRef): where each image is read (an http(s) URL or an
+	// absolute location; "" for the key under the job's input) and the
+	// columns carried through to its output row.
+	Sources []string            `json:"sources,omitempty"`
+	Extras  []map[string]string `json:"extras,omitempty"`
+	// Archive, when set, is the location of a WebDataset tar whose samples
+	// are the shard's images; Keys is then empty.
+	Archive string `json:"archive,omitempty"`
+}
+
+// ShardList is the object behind KeysRef when a shard has Sources or
+// Extras (otherwise it is a JSON array of the keys).
+type ShardList struct {
+	Keys    []string            `json:"keys"`
+	Sources []string            `json:"sources,omitempty"`
+	Extras  []map[string]string `json:"extras,omitempty"`
+}
+
+// Check reports a list whose Sources or Extras do not parallel its Keys.
+func (l ShardList) Check() error {
+	if (l.Sources != nil && len(l.Sources) != len(l.Keys)) || (l.Extras != nil && len(l.Extras) != len(l.Keys)) {
+		return fmt.Errorf("%d keys but %d sources and %d extras", len(l.Keys), len(l.Sources), len(l.Extras))
+	}
+	return nil
 }
 
 // Encode returns the message body.
@@ -40,6 +66,9 @@ func DecodeShardTask(data []byte) (ShardTask, error) {
 	}
 	if t.Keys == nil && t.KeysRef == "" && t.Images > 0 {
 		return ShardTask{}, fmt.Errorf("shard %s of job %s: message has neither keys nor keys_ref", t.Shard, t.Job)
+	}
+	if err := (ShardList{Keys: t.Keys, Sources: t.Sources, Extras: t.Extras}).Check(); err != nil && t.KeysRef == "" {
+		return ShardTask{}, fmt.Errorf("shard %s of job %s: %w", t.Shard, t.Job, err)
 	}
 	return t, nil
 }

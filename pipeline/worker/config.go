@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"blipflow/pipeline"
+	"blipflow/pipeline/fetch"
 	"blipflow/pipeline/jobstate"
 	"blipflow/pipeline/metrics"
 	"blipflow/pipeline/queue"
@@ -55,6 +56,8 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Retry governs reads and writes of the stores and of the job state.
 	Retry Retry
+	// Fetch governs the downloads of images given by URL.
+	Fetch fetch.Config
 	// RetryDelay is the base delay before a failed shard is redelivered;
 	// it doubles with each delivery, up to 30 times itself (2s).
 	RetryDelay time.Duration

@@ -46,7 +46,7 @@ func (w *Worker) encode(spec jobstate.Spec, task queue.ShardTask, ptask pipeline
 		}
 		out[i] = schemas.Row{
 			Key:       r.Key,
-			Source:    sourceURL(spec.Input, r.Key),
+			Source:    rowSource(spec.Input, r),
 			Size:      r.Size,
 			SHA256:    r.SHA256,
 			Width:     r.Width,
@@ -57,6 +57,7 @@ func (w *Worker) encode(spec jobstate.Spec, task queue.ShardTask, ptask pipeline
 			Error:     r.Err,
 			DecodeMS:  r.DecodeMS,
 			ModelMS:   r.ModelMS,
+			Extra:     mergeExtra(r.Extra, r.extra()),
 		}
 	}
 	var buf bytes.Buffer

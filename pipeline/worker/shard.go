@@ -172,27 +172,22 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, started func
 	if err != nil {
 		return jobstate.ShardState{}, fmt.Errorf("job %s: %w", task.Job, err)
 	}
-	input, err := w.store(ctx, spec.Input)
-	if err != nil {
-		return jobstate.ShardState{}, err
-	}
 	output, err := w.store(ctx, spec.Output)
 	if err != nil {
 		return jobstate.ShardState{}, err
 	}
-	keys, err := w.shardKeys(ctx, task, output)
+	src, err := w.shardSource(ctx, spec, task, output)
 	if err != nil {
 		return jobstate.ShardState{}, err
 	}
+	keys := src.list.Keys
 
-	run := newShardRun(ctx, ptask, input, keys)
+	run := newShardRun(ctx, ptask, src.input, keys)
+	src.setRows(run)
+	run.dedupScope = dedupScope(spec)
 	defer run.cancel(nil)
 	started(run)
-	for i := range keys {
-		if !send(run.ctx, w.readCh, &item{run: run, idx: i}) {
-			run.finish()
-		}
-	}
+	w.feed(run, src)
 	select {
 	case <-run.done:
 	case <-ctx.Done():
@@ -223,30 +218,8 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, started func
 	w.cfg.Metrics.Images.WithLabelValues("error").Add(float64(errorRows))
 	return jobstate.ShardState{
 		State: jobstate.StateDone, Rows: len(run.rows), ErrorRows: errorRows, Images: len(keys),
-		File: file, Model: w.cfg.Model.ID(), Worker: w.cfg.Name,
+		Duplicates: countDuplicates(run.rows), File: file, Model: w.cfg.Model.ID(), Worker: w.cfg.Name,
 	}, nil
-}
-
-// shardKeys returns the shard's image keys, from the message or from the
-// key list object it points to.
-func (w *Worker) shardKeys(ctx context.Context, task queue.ShardTask, output storage.Store) ([]string, error) {
-	if task.KeysRef == "" {
-		return task.Keys, nil
-	}
-	var data []byte
-	err := w.cfg.Retry.do(ctx, "read "+task.KeysRef, func() error {
-		var err error
-		data, err = output.Read(ctx, task.KeysRef)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("shard %s key list: %w", task.Shard, err)
-	}
-	var keys []string
-	if err := json.Unmarshal(data, &keys); err != nil {
-		return nil, fmt.Errorf("shard %s key list %s: %w", task.Shard, task.KeysRef, err)
-	}
-	return keys, nil
 }
 
 // ShardFile is the output key of a shard's Parquet file.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,10 @@ type shardRun struct {
 	rows   []row
 	left   atomic.Int64
 	done   chan struct{} // closed when every image has its row
+
+	// dedupScope, when not empty, is where the images' contents are
+	// claimed: duplicates skip decoding and the model.
+	dedupScope string
 }
 
 func newShardRun(ctx context.Context, task pipeline.Task, input storage.Store, keys []string) *shardRun {
@@ -65,6 +70,15 @@ type row struct {
 	Captions  []string
 	TokenIDs  [][]int32
 	Embedding []float32
+	// DuplicateOf and DuplicateTable name the image that claimed the same
+	// content first (see dedup.go).
+	DuplicateOf    string
+	DuplicateTable string
+	// Source is where the image is read when it is not Key under the
+	// job's input (a URL, a location, tar#member); Extra holds the
+	// carried-through columns.
+	Source string
+	Extra  map[string]string
 }
 
 // item is one image moving through the stages.
@@ -73,6 +87,8 @@ type item struct {
 	idx    int
 	data   []byte
 	pixels []float32
+	// loaded is set when data came with the item (a tar sample).
+	loaded bool
 }
 
 func (it *item) row() *row { return &it.run.rows[it.idx] }
@@ -116,14 +132,15 @@ func (w *Worker) readLoop(ctx context.Context) {
 		}
 		r := it.row()
 		start := time.Now()
-		err := w.cfg.Retry.do(it.run.ctx, "read "+r.Key, func() error {
-			var err error
-			it.data, err = it.run.input.Read(it.run.ctx, r.Key)
-			return err
-		})
+		var err error
+		it.data, err = w.readImage(it)
 		w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageRead).Observe(time.Since(start).Seconds())
 		switch {
 		case err == nil:
+		case errors.As(err, new(rowError)):
+			r.Err = err.Error()
+			it.run.finish()
+			continue
 		case isNotExist(err):
 			r.Err = "read: " + err.Error()
 			it.run.finish()
@@ -137,6 +154,17 @@ func (w *Worker) readLoop(ctx context.Context) {
 		sum := sha256.Sum256(it.data)
 		r.SHA256 = hex.EncodeToString(sum[:])
 		w.cfg.Metrics.BytesRead.Add(float64(len(it.data)))
+		if it.run.dedupScope != "" {
+			dup, err := w.claimContent(it.run.ctx, it.run.dedupScope, r)
+			if err != nil || dup {
+				if err != nil {
+					it.run.fail(err)
+				}
+				it.data = nil
+				it.run.finish()
+				continue
+			}
+		}
 		if !send(ctx, w.decodeCh, it) {
 			return
 		}

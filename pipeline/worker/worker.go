@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"blipflow/pipeline"
+	"blipflow/pipeline/fetch"
 	"blipflow/pipeline/jobstate"
 	"blipflow/pipeline/queue"
 	"blipflow/storage"
@@ -20,8 +21,9 @@ import (
 // Worker pulls and processes shards. Create it with New and start it with
 // Run.
 type Worker struct {
-	cfg  Config
-	prep pipeline.Preprocessor
+	cfg     Config
+	prep    pipeline.Preprocessor
+	fetcher *fetch.Fetcher
 
 	readCh   chan *item
 	decodeCh chan *item
@@ -47,6 +49,7 @@ func New(cfg Config) (*Worker, error) {
 	return &Worker{
 		cfg:      cfg,
 		prep:     prep,
+		fetcher:  fetch.New(cfg.Fetch),
 		readCh:   make(chan *item, cfg.Readers),
 		decodeCh: make(chan *item, cfg.Decoders),
 		modelCh:  make(chan *item, cfg.Prefetch),

@@ -1,0 +1,58 @@
+package sharding
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// IsURL reports whether s is an http(s) URL (fetched, not read from a
+// store).
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+// IsAbsolute reports whether s names an object on its own: an http(s)
+// URL, an s3:// or file:// location, or an absolute file path.
+func IsAbsolute(s string) bool {
+	return IsURL(s) || strings.HasPrefix(s, "s3://") || strings.HasPrefix(s, "file://") || filepath.IsAbs(s)
+}
+
+// Resolve names key in full: key itself when it is absolute, else key
+// under base (a folder or s3:// prefix).
+func Resolve(base, key string) string {
+	if IsAbsolute(key) || base == "" {
+		return key
+	}
+	return strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(key, "/")
+}
+
+// SplitLocation splits the location of one object into a store root and
+// the key under it: the bucket for s3://bucket/a/b.jpg ("s3://bucket",
+// "a/b.jpg") and the file-system root for a path, so that one store serves
+// every object of a bucket or disk. Relative paths are made absolute.
+func SplitLocation(location string) (root, key string, err error) {
+	switch {
+	case strings.HasPrefix(location, "s3://"):
+		bucket, key, _ := strings.Cut(strings.TrimPrefix(location, "s3://"), "/")
+		if bucket == "" || key == "" {
+			return "", "", fmt.Errorf("location %q: want s3://bucket/key", location)
+		}
+		return "s3://" + bucket, key, nil
+	case IsURL(location):
+		return "", "", fmt.Errorf("location %q: an http(s) URL is fetched, not read from a store", location)
+	case strings.Contains(location, "://") && !strings.HasPrefix(location, "file://"):
+		return "", "", fmt.Errorf("location %q: unsupported scheme (want s3://, file://, http(s):// or a path)", location)
+	}
+	path, err := filepath.Abs(filepath.FromSlash(strings.TrimPrefix(location, "file://")))
+	if err != nil {
+		return "", "", fmt.Errorf("location %q: %w", location, err)
+	}
+	volume := filepath.VolumeName(path)
+	root = volume + string(filepath.Separator)
+	key = filepath.ToSlash(strings.TrimPrefix(path[len(volume):], string(filepath.Separator)))
+	if key == "" {
+		return "", "", fmt.Errorf("location %q: names a root folder, not an object", location)
+	}
+	return root, key, nil
+}
