@@ -296,3 +296,70 @@ func TestWebDatasetTars(t *testing.T) {
 	}
 	checkSamples(t, samples, rows)
 }
+
+// TestRetryManifestOfURLs retries the failed downloads of a URL manifest
+// once the server answers them: the retry reads each image from its URL
+// and keeps its extra columns, and every row comes out once.
+func TestRetryManifestOfURLs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test; skipped with -short")
+	}
+	png, err := synth.PNG(3, 32, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	down := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fail := down && strings.HasPrefix(r.URL.Path, "/later/")
+		mu.Unlock()
+		if fail {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(png)
+	}))
+	defer srv.Close()
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	cw.Write([]string{"key", "url", "license"})
+	for i := range 12 {
+		dir := "now"
+		if i%4 == 0 {
+			dir = "later"
+		}
+		cw.Write([]string{fmt.Sprintf("k%02d", i), fmt.Sprintf("%s/%s/%d.png", srv.URL, dir, i), fmt.Sprint("lic-", i)})
+	}
+	cw.Flush()
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "m.csv")
+	if err := os.WriteFile(manifest, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	output := filepath.Join(dir, "out")
+	runLocal(t, "--input", manifest, "--output", output, "--job", "later", "--shard-size", "5", "--fetch-retries", "0")
+	if m, _ := jobRows(t, output, "later"); m.ErrorRows != 3 {
+		t.Fatalf("first run: %d error rows, want 3", m.ErrorRows)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binaries.coordinator, "retry", "later", "--local", "--model", "nop",
+		"--output", output, "--metrics-addr", "", "--progress=false").CombinedOutput()
+	if err != nil {
+		t.Fatalf("retry: %v\n%s", err, out)
+	}
+	m, rows := jobRows(t, output, "later")
+	if m.ErrorRows != 0 || len(rows) != 12 {
+		t.Fatalf("after retry: %d rows, %d errors\n%s", len(rows), m.ErrorRows, out)
+	}
+	for i := range 12 {
+		r := rows[fmt.Sprintf("k%02d", i)]
+		if r.Error != "" || len(r.Captions) != 1 || r.Extra["license"] != fmt.Sprint("lic-", i) || !strings.HasPrefix(r.Source, srv.URL) {
+			t.Errorf("k%02d: error %q captions %q extra %v source %q", i, r.Error, r.Captions, r.Extra, r.Source)
+		}
+	}
+}

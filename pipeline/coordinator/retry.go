@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"blipflow/pipeline/jobstate"
+	"blipflow/pipeline/queue"
 	"blipflow/pipeline/worker"
 	"blipflow/schemas"
 	"blipflow/sharding"
@@ -46,6 +48,18 @@ type RetryShard struct {
 	Replaces string `json:"replaces"`
 	// Keys are the failed image keys, sorted.
 	Keys []string `json:"keys"`
+	// Sources and Extras parallel Keys for inputs that name where each
+	// image is read (manifests of URLs or locations) and carry columns
+	// through to the output.
+	Sources []string            `json:"sources,omitempty"`
+	Extras  []map[string]string `json:"extras,omitempty"`
+}
+
+// failedImage is one image to re-run: its key, where to read it ("" for
+// the key under the job's input) and its carried-through columns.
+type failedImage struct {
+	key, source string
+	extra       map[string]string
 }
 
 // ErrNothingToRetry reports a finished job without failed images.
@@ -145,10 +159,26 @@ func (c *Coordinator) retryPlan(ctx context.Context, output storage.Store, st St
 	slices.Sort(ids)
 	images := 0
 	for i, id := range ids {
-		keys := failed[id]
-		slices.Sort(keys)
-		images += len(keys)
-		plan.Shards = append(plan.Shards, RetryShard{Shard: fmt.Sprintf("%05d-%s", i, sharding.KeysHash(keys)), Replaces: id, Keys: keys})
+		imgs := failed[id]
+		slices.SortFunc(imgs, func(a, b failedImage) int { return strings.Compare(a.key, b.key) })
+		images += len(imgs)
+		rs := RetryShard{Replaces: id}
+		var sources, extras bool
+		for _, img := range imgs {
+			rs.Keys = append(rs.Keys, img.key)
+			rs.Sources = append(rs.Sources, img.source)
+			rs.Extras = append(rs.Extras, img.extra)
+			sources = sources || img.source != ""
+			extras = extras || img.extra != nil
+		}
+		if !sources {
+			rs.Sources = nil
+		}
+		if !extras {
+			rs.Extras = nil
+		}
+		rs.Shard = fmt.Sprintf("%05d-%s", i, sharding.KeysHash(rs.Keys))
+		plan.Shards = append(plan.Shards, rs)
 	}
 	if images == 0 {
 		return RetryPlan{}, jobstate.RetryRound{}, fmt.Errorf("job %s: %w", spec.ID, ErrNothingToRetry)
@@ -176,9 +206,9 @@ func (c *Coordinator) retryPlan(ctx context.Context, output storage.Store, st St
 
 // failedKeys returns, by shard of the job, the keys of rows with an error
 // and of every image of dead-lettered shards.
-func (c *Coordinator) failedKeys(ctx context.Context, output storage.Store, st Status) (map[string][]string, error) {
-	failed := map[string][]string{}
-	var dead map[string][]string
+func (c *Coordinator) failedKeys(ctx context.Context, output storage.Store, st Status) (map[string][]failedImage, error) {
+	failed := map[string][]failedImage{}
+	var dead map[string][]failedImage
 	for id, s := range st.States {
 		switch {
 		case s.State == jobstate.StateDone && s.ErrorRows > 0:
@@ -188,7 +218,7 @@ func (c *Coordinator) failedKeys(ctx context.Context, output storage.Store, st S
 			}
 			for _, r := range rows {
 				if r.Error != "" {
-					failed[id] = append(failed[id], r.Key)
+					failed[id] = append(failed[id], failedImage{key: r.Key, source: retrySource(r.Source), extra: r.Extra})
 				}
 			}
 		case s.State == jobstate.StateFailed:
@@ -208,29 +238,46 @@ func (c *Coordinator) failedKeys(ctx context.Context, output storage.Store, st S
 	return failed, nil
 }
 
-// deadLetterKeys returns the keys of the job's dead-lettered shards.
-func (c *Coordinator) deadLetterKeys(ctx context.Context, output storage.Store, job string) (map[string][]string, error) {
+// retrySource is where a retry reads a failed row's image: its URL or
+// absolute location, or "" (the key under the job's input) when the row's
+// source cannot be read on its own (a WebDataset tar member).
+func retrySource(source string) string {
+	if strings.Contains(source, "#") || !(strings.Contains(source, "://") || strings.HasPrefix(source, "/")) {
+		return ""
+	}
+	return source
+}
+
+// deadLetterKeys returns the images of the job's dead-lettered shards.
+func (c *Coordinator) deadLetterKeys(ctx context.Context, output storage.Store, job string) (map[string][]failedImage, error) {
 	letters, err := c.cfg.Queue.DeadLetters(ctx, job)
 	if err != nil {
 		return nil, fmt.Errorf("job %s dead letters: %w", job, err)
 	}
-	keys := map[string][]string{}
+	images := map[string][]failedImage{}
 	for _, dl := range letters {
-		if dl.Task.KeysRef == "" {
-			keys[dl.Shard] = dl.Task.Keys
-			continue
+		list := queue.ShardList{Keys: dl.Task.Keys, Sources: dl.Task.Sources, Extras: dl.Task.Extras}
+		if dl.Task.KeysRef != "" {
+			data, err := output.Read(ctx, dl.Task.KeysRef)
+			if err != nil {
+				return nil, fmt.Errorf("job %s shard %s key list: %w", job, dl.Shard, err)
+			}
+			if list, err = queue.DecodeShardList(data); err != nil {
+				return nil, fmt.Errorf("job %s shard %s key list %s: %w", job, dl.Shard, dl.Task.KeysRef, err)
+			}
 		}
-		data, err := output.Read(ctx, dl.Task.KeysRef)
-		if err != nil {
-			return nil, fmt.Errorf("job %s shard %s key list: %w", job, dl.Shard, err)
+		for i, key := range list.Keys {
+			img := failedImage{key: key}
+			if list.Sources != nil {
+				img.source = list.Sources[i]
+			}
+			if list.Extras != nil {
+				img.extra = list.Extras[i]
+			}
+			images[dl.Shard] = append(images[dl.Shard], img)
 		}
-		var list []string
-		if err := json.Unmarshal(data, &list); err != nil {
-			return nil, fmt.Errorf("job %s shard %s key list %s: %w", job, dl.Shard, dl.Task.KeysRef, err)
-		}
-		keys[dl.Shard] = list
 	}
-	return keys, nil
+	return images, nil
 }
 
 // publishRound registers the round's job (the job's work settings, and
@@ -257,7 +304,7 @@ func (c *Coordinator) publishRound(ctx context.Context, output storage.Store, sp
 		if st, ok := states[s.Shard]; ok && (st.State == jobstate.StateDone || st.State == jobstate.StateFailed) {
 			continue
 		}
-		task, err := c.shardTask(ctx, output, plan.RoundJob, sharding.Shard{ID: s.Shard, Keys: s.Keys})
+		task, err := c.shardTask(ctx, output, plan.RoundJob, sharding.Shard{ID: s.Shard, Keys: s.Keys, Sources: s.Sources, Extras: s.Extras})
 		if err != nil {
 			return err
 		}

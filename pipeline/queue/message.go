@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -78,4 +79,17 @@ func DecodeShardTask(data []byte) (ShardTask, error) {
 type Progress struct {
 	Shard  string `json:"shard"`
 	Images int    `json:"images"`
+}
+
+// DecodeShardList reads the object behind KeysRef: a JSON array of keys,
+// or a ShardList.
+func DecodeShardList(data []byte) (ShardList, error) {
+	var list ShardList
+	var err error
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
+		err = json.Unmarshal(trimmed, &list.Keys)
+	} else if err = json.Unmarshal(data, &list); err == nil {
+		err = list.Check()
+	}
+	return list, err
 }

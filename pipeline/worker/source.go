@@ -3,7 +3,6 @@ package worker
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -83,12 +82,7 @@ func (w *Worker) shardList(ctx context.Context, task queue.ShardTask, output sto
 	if err != nil {
 		return queue.ShardList{}, fmt.Errorf("shard %s key list: %w", task.Shard, err)
 	}
-	var list queue.ShardList
-	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '[' {
-		err = json.Unmarshal(trimmed, &list.Keys)
-	} else if err = json.Unmarshal(data, &list); err == nil {
-		err = list.Check()
-	}
+	list, err := queue.DecodeShardList(data)
 	if err != nil {
 		return queue.ShardList{}, fmt.Errorf("shard %s key list %s: %w", task.Shard, task.KeysRef, err)
 	}
