@@ -75,6 +75,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer m.Close()
 	loaded := time.Since(start)
+	boundHeapGrowth()
 	var sizes []int
 	for _, s := range strings.Split(*batches, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -144,5 +144,9 @@ func openEngine(ctx context.Context, model, backend string) (*engine.Engine, err
 		}
 		opts.BLAS = b
 	}
-	return engine.Open(ctx, model, opts)
+	e, err := engine.Open(ctx, model, opts)
+	if err == nil {
+		boundHeapGrowth()
+	}
+	return e, err
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 
 	"blipflow/internal/cli"
@@ -34,4 +35,19 @@ func main() {
 		cmds[name] = cli.Command{Summary: c.summary, Run: c.run}
 	}
 	cli.Main("worker", cmds)
+}
+
+// boundHeapGrowth caps the heap at what is live now (the model's weights
+// when they live on the heap: converted 16-bit or random ones) plus
+// headroom, so garbage never grows to a second copy of the weights. It does
+// nothing when GOMEMLIMIT is set.
+func boundHeapGrowth() {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	const headroom = 1 << 30
+	debug.SetMemoryLimit(int64(ms.HeapAlloc) + headroom)
 }
