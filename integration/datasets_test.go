@@ -363,3 +363,39 @@ func TestRetryManifestOfURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryWebDataset dead-letters one tar's shard (its model run always
+// fails), then retries it: the retry reads each sample from the tar
+// ("tar#member") with its text members, and every sample comes out once.
+func TestRetryWebDataset(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test; skipped with -short")
+	}
+	dir := t.TempDir()
+	local, err := storage.Open(context.Background(), filepath.Join(dir, "wds"), storage.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := writeTars(t, local, "shards", 3, 10)
+	output := filepath.Join(dir, "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	coordinator := func(args ...string) (string, error) {
+		args = append(args, "--local", "--output", output, "--metrics-addr", "", "--progress=false")
+		out, err := exec.CommandContext(ctx, binaries.coordinator, args...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := coordinator("run", "--input", filepath.Join(dir, "wds", "shards", "{000..002}.tar"), "--job", "wds-retry",
+		"--model", "nop:fail=part0/002", "--task", "caption", "--max-deliver", "1")
+	if err == nil {
+		t.Fatalf("first run: no dead-lettered shard\n%s", out)
+	}
+	if out, err := coordinator("retry", "wds-retry", "--model", "nop"); err != nil {
+		t.Fatalf("retry: %v\n%s", err, out)
+	}
+	m, rows := jobRows(t, output, "wds-retry")
+	if m.Failed != 0 || m.Rows != 30 {
+		t.Errorf("after retry: %d failed shards, %d rows; want 0 and 30", m.Failed, m.Rows)
+	}
+	checkSamples(t, samples, rows)
+}

@@ -2,6 +2,7 @@ package sharding
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -273,4 +274,36 @@ func readMember(tr *tar.Reader, hdr *tar.Header, ext string, s *Sample, opts Tar
 	}
 	s.Extra[ext] = string(data)
 	return nil
+}
+
+// ErrNoImageMember reports a WebDataset sample without an image member.
+var ErrNoImageMember = errors.New("sample has no image member")
+
+// TarMember returns the image member named member from a WebDataset tar
+// held in data (the "tar#member" source of a row). A sample key in place of
+// the member names a sample without an image: ErrNoImageMember.
+func TarMember(data []byte, member string) ([]byte, error) {
+	var image []byte
+	imageless := false
+	found := errors.New("found")
+	err := ReadWebDataset(bytes.NewReader(data), TarOptions{}, func(s Sample) error {
+		switch {
+		case s.ImageMember != "" && s.ImageMember == member:
+			image = s.Image
+			return found
+		case s.ImageMember == "" && s.Key == member:
+			imageless = true
+			return found
+		}
+		return nil
+	})
+	switch {
+	case image != nil:
+		return image, nil
+	case imageless:
+		return nil, ErrNoImageMember
+	case err == nil || err == found:
+		return nil, fmt.Errorf("tar has no member %s", member)
+	}
+	return nil, err
 }

@@ -238,11 +238,11 @@ func (c *Coordinator) failedKeys(ctx context.Context, output storage.Store, st S
 	return failed, nil
 }
 
-// retrySource is where a retry reads a failed row's image: its URL or
-// absolute location, or "" (the key under the job's input) when the row's
-// source cannot be read on its own (a WebDataset tar member).
+// retrySource is where a retry reads a failed row's image: its URL, its
+// absolute location or its WebDataset "tar#member", or "" (the key under
+// the job's input) for a source that is none of these.
 func retrySource(source string) string {
-	if strings.Contains(source, "#") || !(strings.Contains(source, "://") || strings.HasPrefix(source, "/")) {
+	if !strings.Contains(source, "://") && !strings.HasPrefix(source, "/") {
 		return ""
 	}
 	return source
@@ -256,6 +256,14 @@ func (c *Coordinator) deadLetterKeys(ctx context.Context, output storage.Store, 
 	}
 	images := map[string][]failedImage{}
 	for _, dl := range letters {
+		if dl.Task.Archive != "" {
+			imgs, err := c.archiveImages(ctx, dl.Task.Archive)
+			if err != nil {
+				return nil, fmt.Errorf("job %s shard %s: %w", job, dl.Shard, err)
+			}
+			images[dl.Shard] = imgs
+			continue
+		}
 		list := queue.ShardList{Keys: dl.Task.Keys, Sources: dl.Task.Sources, Extras: dl.Task.Extras}
 		if dl.Task.KeysRef != "" {
 			data, err := output.Read(ctx, dl.Task.KeysRef)
@@ -278,6 +286,37 @@ func (c *Coordinator) deadLetterKeys(ctx context.Context, output storage.Store, 
 		}
 	}
 	return images, nil
+}
+
+// archiveImages lists the samples of a dead-lettered WebDataset tar, each
+// to be re-read as "tar#member" with its text members as extra columns.
+func (c *Coordinator) archiveImages(ctx context.Context, location string) ([]failedImage, error) {
+	root, key, err := sharding.SplitLocation(location)
+	if err != nil {
+		return nil, err
+	}
+	store, err := c.cfg.OpenStore(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	data, err := store.Read(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("tar %s: %w", location, err)
+	}
+	var imgs []failedImage
+	err = sharding.ReadWebDataset(bytes.NewReader(data), sharding.TarOptions{SkipImages: true}, func(s sharding.Sample) error {
+		member := s.ImageMember
+		if member == "" { // read as the sample key: the row gets the same error as before
+			member = s.Key
+		}
+		img := failedImage{key: s.Key, source: location + "#" + member, extra: s.Extra}
+		imgs = append(imgs, img)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tar %s: %w", location, err)
+	}
+	return imgs, nil
 }
 
 // publishRound registers the round's job (the job's work settings, and

@@ -45,7 +45,7 @@ func collect(ctx context.Context, cfg Config) (jobData, error) {
 			return jobData{}, fmt.Errorf("report: shard %s table %s: %w", sh.ID, file, err)
 		}
 		for _, r := range rows {
-			slim := slimRow{Key: r.Key, Error: r.Error, DuplicateOf: r.Extra[worker.ExtraDuplicateOf], Shard: sh.ID}
+			slim := slimRow{Key: r.Key, Error: r.Error, DuplicateOf: r.Extra[worker.ExtraDuplicateOf], Shard: sh.ID, Source: r.Source}
 			if len(r.Captions) > 0 {
 				slim.Caption = r.Captions[0]
 			}
@@ -68,6 +68,8 @@ func collect(ctx context.Context, cfg Config) (jobData, error) {
 // sample is one thumbnail card.
 type sample struct {
 	Key, Caption string
+	// Source is where the image is read (see slimRow).
+	Source string
 	// Thumb is the thumbnail's path relative to the page (empty when it
 	// could not be made; Problem says why).
 	Thumb, Problem string
@@ -85,7 +87,7 @@ func (d jobData) pickSample(n int) []sample {
 	picked := make([]sample, n)
 	for i := range picked {
 		r := ok[i*len(ok)/n]
-		picked[i] = sample{Key: r.Key, Caption: r.Caption}
+		picked[i] = sample{Key: r.Key, Caption: r.Caption, Source: r.Source}
 	}
 	return picked
 }

@@ -87,7 +87,11 @@ func Write(ctx context.Context, cfg Config) (Summary, error) {
 	thumbs := newThumbnailer(cfg.ThumbSize)
 	for i := range samples {
 		name := fmt.Sprintf("%s/%04d.jpg", ThumbDir, i)
-		if err := thumbs.write(ctx, cfg.Input, samples[i].Key, filepath.Join(cfg.Dir, filepath.FromSlash(name))); err != nil {
+		src, err := readSource(ctx, cfg.Input, samples[i].Key, samples[i].Source)
+		if err == nil {
+			err = thumbs.write(samples[i].Key, src, filepath.Join(cfg.Dir, filepath.FromSlash(name)))
+		}
+		if err != nil {
 			samples[i].Problem = err.Error()
 			continue
 		}
@@ -115,6 +119,9 @@ type jobData struct {
 type slimRow struct {
 	Key, Caption, Error, DuplicateOf string
 	Shard                            string
+	// Source is where the image was read (URL, location, tar#member),
+	// empty for a key under the job's input.
+	Source string
 }
 
 // shardView is one shard in the report.

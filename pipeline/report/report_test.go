@@ -1,8 +1,11 @@
 package report
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,7 +137,11 @@ func TestFitKeepsAspect(t *testing.T) {
 	if err := in.Write(context.Background(), "a.png", data); err != nil {
 		t.Fatal(err)
 	}
-	if err := th.write(context.Background(), in, "a.png", filepath.Join(dir, "a.jpg")); err != nil {
+	src, err := readSource(context.Background(), in, "a.png", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := th.write("a.png", src, filepath.Join(dir, "a.jpg")); err != nil {
 		t.Fatal(err)
 	}
 	img, err := th.proc.DecodeBytes("a.jpg", mustRead(t, filepath.Join(dir, "a.jpg")))
@@ -153,4 +160,47 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestReadSource reads thumbnails' images from each kind of source: the
+// job's input, a URL, an absolute location and a WebDataset tar member.
+func TestReadSource(t *testing.T) {
+	ctx := context.Background()
+	data, err := synth.PNG(2, 8, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in, err := storage.Open(ctx, dir, storage.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Write(ctx, "x/a.png", data)
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	for _, m := range []struct {
+		name string
+		body []byte
+	}{{"s1.txt", []byte("hi")}, {"s1.png", data}, {"s2.png", []byte("other")}} {
+		tw.WriteHeader(&tar.Header{Name: m.name, Mode: 0o644, Size: int64(len(m.body))})
+		tw.Write(m.body)
+	}
+	tw.Close()
+	in.Write(ctx, "shards/000.tar", tarBuf.Bytes())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	for _, c := range []struct{ key, source string }{
+		{"x/a.png", ""},
+		{"u", srv.URL + "/a.png"},
+		{"abs", filepath.Join(dir, "x", "a.png")},
+		{"s1", filepath.Join(dir, "shards", "000.tar") + "#s1.png"},
+	} {
+		got, err := readSource(ctx, in, c.key, c.source)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("readSource(%q, %q) = %d bytes, %v", c.key, c.source, len(got), err)
+		}
+	}
+	if _, err := readSource(ctx, in, "s9", filepath.Join(dir, "shards", "000.tar")+"#s9.png"); err == nil {
+		t.Error("missing tar member read")
+	}
 }

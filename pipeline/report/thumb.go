@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -12,7 +11,6 @@ import (
 	"golang.org/x/image/draw"
 
 	"blipflow/model/imageproc"
-	"blipflow/storage"
 )
 
 // thumbQuality is the JPEG quality of the thumbnails.
@@ -29,15 +27,12 @@ type thumbnailer struct {
 
 func newThumbnailer(size int) *thumbnailer { return &thumbnailer{size: size} }
 
-// write reads key from input and writes its thumbnail to path.
-func (t *thumbnailer) write(ctx context.Context, input storage.Store, key, path string) error {
+// write decodes the image key (its bytes src) and writes its thumbnail to
+// path.
+func (t *thumbnailer) write(key string, src []byte, path string) error {
 	t.once.Do(func() { t.proc, t.err = imageproc.New(imageproc.DefaultConfig(), imageproc.Options{}) })
 	if t.err != nil {
 		return fmt.Errorf("thumbnail %s: %w", key, t.err)
-	}
-	src, err := input.Read(ctx, key)
-	if err != nil {
-		return fmt.Errorf("thumbnail %s: %w", key, err)
 	}
 	img, err := t.proc.DecodeBytes(key, src)
 	if err != nil {

@@ -103,7 +103,7 @@ func (s *shardSource) setRows(run *shardRun) {
 		if s.archive != nil {
 			member := s.images[i]
 			if member == "" {
-				r.Err = "read: sample has no image member"
+				r.Err = "read: " + sharding.ErrNoImageMember.Error()
 				member = r.Key
 			}
 			r.Source = s.archive.location + "#" + member
@@ -231,7 +231,10 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 		}
 		return data, err
 	case r.Source != "":
-		root, key, err := sharding.SplitLocation(r.Source)
+		// A "tar#member" source (a WebDataset sample being retried) reads
+		// the tar, then the member.
+		location, member, inTar := strings.Cut(r.Source, "#")
+		root, key, err := sharding.SplitLocation(location)
 		if err != nil {
 			return nil, rowError("read: " + err.Error())
 		}
@@ -239,7 +242,15 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return w.readStore(ctx, store, key)
+		data, err := w.readStore(ctx, store, key)
+		if err != nil || !inTar {
+			return data, err
+		}
+		image, err := sharding.TarMember(data, member)
+		if err != nil {
+			return nil, rowError("read: " + err.Error())
+		}
+		return image, nil
 	default:
 		return w.readStore(ctx, it.run.input, r.Key)
 	}
