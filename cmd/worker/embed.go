@@ -75,18 +75,12 @@ type embedLine struct {
 // Parquet embeddings table.
 func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	modelDir := fs.String("model", "", "checkpoint folder or model name (an image-text retrieval checkpoint for ITC embeddings)")
 	texts := fs.Bool("text", false, "the inputs are texts: write their ITC text embeddings")
 	outPath := fs.String("out", "", "write a Parquet embeddings table here instead of JSON lines to stdout")
 	batchSize := fs.Int("batch-size", 8, "inputs per model call")
-	inputs, err := parseInterleaved(fs, args)
+	inputs, err := parseArgs(fs, args, stdout, "worker embed --model DIR [--text] [--out FILE.parquet] [--batch-size B] INPUT...")
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: worker embed --model DIR [--text] [--out FILE.parquet] [--batch-size B] INPUT...")
-			fs.PrintDefaults()
-		}
 		return err
 	}
 	switch {

@@ -24,17 +24,11 @@ type matchLine struct {
 // head and prints the softmax probability of "match".
 func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("match", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	modelDir := fs.String("model", "", "image-text retrieval checkpoint folder")
 	text := fs.String("text", "", "the text to match the images against")
 	batchSize := fs.Int("batch-size", 8, "images per model call")
-	images, err := parseInterleaved(fs, args)
+	images, err := parseArgs(fs, args, stdout, "worker match --model DIR --text TEXT [--batch-size B] IMAGE...")
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: worker match --model DIR --text TEXT [--batch-size B] IMAGE...")
-			fs.PrintDefaults()
-		}
 		return err
 	}
 	switch {

@@ -19,17 +19,11 @@ func init() {
 // checkpoint's image processor settings and writes it with safetensors.
 func runPreprocess(_ context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("preprocess", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	modelDir := fs.String("model", "", "checkpoint folder with processor_config.json (image_processor block) or preprocessor_config.json")
 	outPath := fs.String("out", "", "safetensors file to write pixel_values to")
 	maxPixels := fs.Int("max-pixels", imageproc.DefaultMaxPixels, "refuse images whose header claims more pixels than this")
-	images, err := parseInterleaved(fs, args)
+	images, err := parseArgs(fs, args, stdout, "worker preprocess --model DIR --out FILE.safetensors IMAGE...")
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: worker preprocess --model DIR --out FILE.safetensors IMAGE...")
-			fs.PrintDefaults()
-		}
 		return err
 	}
 	switch {

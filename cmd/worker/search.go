@@ -34,17 +34,11 @@ type searchHit struct {
 // embeddings table by ITC similarity, streaming the table once.
 func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	modelDir := fs.String("model", "", "image-text retrieval checkpoint folder (the one that embedded the table)")
 	tablePath := fs.String("table", "", "Parquet embeddings table written by 'worker embed --out' or the pipeline")
 	top := fs.Int("top", 10, "rows to print per query")
-	queries, err := parseInterleaved(fs, args)
+	queries, err := parseArgs(fs, args, stdout, "worker search --model DIR --table FILE.parquet [--top K] QUERY...")
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: worker search --model DIR --table FILE.parquet [--top K] QUERY...")
-			fs.PrintDefaults()
-		}
 		return err
 	}
 	switch {

@@ -25,16 +25,10 @@ type tokenizeLine struct {
 // runTokenize loads a checkpoint's tokenizer and prints one JSON object per text.
 func runTokenize(_ context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	modelDir := fs.String("model", "", "checkpoint folder with tokenizer.json (or vocab.json + merges.txt)")
 	noSpecial := fs.Bool("no-special-tokens", false, "leave out BOS/EOS/[CLS]/[SEP] the checkpoint adds")
-	texts, err := parseInterleaved(fs, args)
+	texts, err := parseArgs(fs, args, stdout, "worker tokenize --model DIR [--no-special-tokens] TEXT...")
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fmt.Fprintln(stdout, "usage: worker tokenize --model DIR [--no-special-tokens] TEXT...")
-			fs.PrintDefaults()
-		}
 		return err
 	}
 	if *modelDir == "" {
@@ -93,4 +87,17 @@ func nonNilStrings(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// parseArgs parses flags mixed with positional arguments (see
+// parseInterleaved); for -h it prints the usage line and the flags to stdout.
+func parseArgs(fs *flag.FlagSet, args []string, stdout io.Writer, usage string) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	positional, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fmt.Fprintln(stdout, "usage: "+usage)
+		fs.PrintDefaults()
+	}
+	return positional, err
 }

@@ -174,6 +174,26 @@ func (c component) fields(pairs ...any) error {
 }
 
 // list decodes c[name] as a list of components.
+// sequence loads each component listed under key with load, leaving out
+// null ones.
+func sequence[T any](c component, key string, load func(json.RawMessage) (T, error)) ([]T, error) {
+	items, err := c.list(key)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	for i, item := range items {
+		v, err := load(item)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", key, i, err)
+		}
+		if any(v) != nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
 func (c component) list(name string) ([]json.RawMessage, error) {
 	var items []json.RawMessage
 	if _, err := c.field(name, &items); err != nil {
@@ -217,21 +237,8 @@ func (l *loader) normalizer(raw json.RawMessage) (normalizer, error) {
 	}
 	switch typ {
 	case "Sequence":
-		items, err := c.list("normalizers")
-		if err != nil {
-			return nil, err
-		}
-		var seq sequenceNormalizer
-		for i, item := range items {
-			n, err := l.normalizer(item)
-			if err != nil {
-				return nil, fmt.Errorf("normalizers[%d]: %w", i, err)
-			}
-			if n != nil {
-				seq = append(seq, n)
-			}
-		}
-		return seq, nil
+		seq, err := sequence(c, "normalizers", l.normalizer)
+		return sequenceNormalizer(seq), err
 	case "NFC":
 		return unicodeNormalizer{norm.NFC}, nil
 	case "NFD":
@@ -348,21 +355,8 @@ func (l *loader) preTokenizer(raw json.RawMessage) (preTokenizer, error) {
 	}
 	switch typ {
 	case "Sequence":
-		items, err := c.list("pretokenizers")
-		if err != nil {
-			return nil, err
-		}
-		var seq sequencePreTokenizer
-		for i, item := range items {
-			p, err := l.preTokenizer(item)
-			if err != nil {
-				return nil, fmt.Errorf("pretokenizers[%d]: %w", i, err)
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
+		seq, err := sequence(c, "pretokenizers", l.preTokenizer)
+		return sequencePreTokenizer(seq), err
 	case "ByteLevel":
 		p := byteLevelPreTokenizer{useRegex: true, table: l.bytes()}
 		if err := c.fields("add_prefix_space", &p.addPrefixSpace, "use_regex", &p.useRegex); err != nil {
@@ -607,21 +601,8 @@ func (l *loader) postProcessor(raw json.RawMessage) (postProcessor, error) {
 		}
 		return p, nil
 	case "Sequence":
-		items, err := c.list("processors")
-		if err != nil {
-			return nil, err
-		}
-		var seq sequenceProcessor
-		for i, item := range items {
-			p, err := l.postProcessor(item)
-			if err != nil {
-				return nil, fmt.Errorf("processors[%d]: %w", i, err)
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
+		seq, err := sequence(c, "processors", l.postProcessor)
+		return sequenceProcessor(seq), err
 	}
 	return nil, fmt.Errorf("unsupported type %q", typ)
 }
@@ -673,21 +654,8 @@ func (l *loader) decoder(raw json.RawMessage) (decoder, error) {
 	}
 	switch typ {
 	case "Sequence":
-		items, err := c.list("decoders")
-		if err != nil {
-			return nil, err
-		}
-		var seq sequenceDecoder
-		for i, item := range items {
-			d, err := l.decoder(item)
-			if err != nil {
-				return nil, fmt.Errorf("decoders[%d]: %w", i, err)
-			}
-			if d != nil {
-				seq = append(seq, d)
-			}
-		}
-		return seq, nil
+		seq, err := sequence(c, "decoders", l.decoder)
+		return sequenceDecoder(seq), err
 	case "ByteLevel":
 		return byteLevelDecoder{table: l.bytes()}, nil
 	case "Metaspace":
