@@ -69,3 +69,32 @@ func TestPromptLongerThanPositionsIsAnError(t *testing.T) {
 		t.Fatalf("error = %v", err)
 	}
 }
+
+// TestQueriesBeforePromptWithoutImageToken checks the older checkpoints'
+// layout (no image_token_index): the queries go before the prompt, giving
+// the same logits as the <image> tokens standing in front of it.
+func TestQueriesBeforePromptWithoutImageToken(t *testing.T) {
+	g := loadGolden(t, "opt-tiny")
+	m := loadModel(t, "opt-tiny", blas.Gonum{})
+	for _, c := range g.Cases {
+		if c.Name != "c2" {
+			continue
+		}
+		img, err := m.EncodeImages(imagesPixels(t, g, c.Name, 1), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nq := m.Config.NumQueryTokens
+		m.Config.ImageTokenIndex = nil
+		text := [][]int{c.InputIDs[0][nq:]}
+		_, logits, err := m.prefillOPT(img, text, [][]int{c.AttentionMask[0][nq:]}, 0, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flat []float32
+		for _, r := range logits {
+			flat = append(flat, r...)
+		}
+		assertClose(t, "c2.logits with queries put before the prompt", flat, g.tensor(t, "c2.logits"))
+	}
+}
