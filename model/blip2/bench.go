@@ -82,7 +82,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 	img := &ImageOutputs{N: 1}
 	secs, err = best(func() error {
 		g := nn.NewGraph(m.Ops)
-		q := m.QFormer.Forward(g, g.Input(vis, 1, t, c.Vision.HiddenSize), nil, nil)
+		q := m.QFormer.Forward(g, g.Input(vis, 1, t, c.Vision.HiddenSize))
 		var p = q
 		if m.Projection != nil {
 			p = g.Ops.Linear(q, m.Projection)

@@ -20,11 +20,6 @@ func (m *Model) Generate(img *ImageOutputs, ids, mask [][]int, cfg generate.Conf
 	} else if cfg.MaxLength != nil && len(ids) > 0 {
 		maxNew = max(*cfg.MaxLength-len(ids[0]), 0)
 	}
-	beams := 1
-	if cfg.NumBeams != nil {
-		beams = max(*cfg.NumBeams, 1)
-	}
-	_ = beams
 	switch lm := m.LM.(type) {
 	case *OPT:
 		dec, first, err := m.prefillOPT(img, ids, mask, maxNew, false)

@@ -32,7 +32,7 @@ type Model struct {
 // LanguageModel is the part of BLIP-2 that reads the projected queries and
 // the prompt.
 type LanguageModel interface {
-	// Embed returns the token embeddings table.
+	// Embeddings returns the token embeddings table.
 	Embeddings() *nn.Weight
 }
 
@@ -119,7 +119,7 @@ func (m *Model) EncodeImages(pixels []float32, n int) (*ImageOutputs, error) {
 	px := g.Input(pixels, n, 3, size, size)
 	vis := m.Vision.Forward(g, px)
 	pooled := m.Vision.Pooled(g, vis)
-	q := m.QFormer.Forward(g, vis, nil, nil)
+	q := m.QFormer.Forward(g, vis)
 	var proj *G.Node
 	if m.Projection != nil {
 		proj = g.Ops.Linear(q, m.Projection)

@@ -5,7 +5,6 @@ import (
 	"math"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"blipflow/model/config"
 	"blipflow/model/nn"
@@ -99,7 +98,7 @@ type QFormerInput struct {
 
 // Forward runs the Q-Former over image features [N,T,Dv] with the learned
 // queries only, returning last_hidden_state [N,Q,D].
-func (q *QFormer) Forward(g *nn.Graph, image *G.Node, _ *G.Node, _ []int) *G.Node {
+func (q *QFormer) Forward(g *nn.Graph, image *G.Node) *G.Node {
 	return q.Run(g, QFormerInput{Image: image, N: image.Shape()[0]})
 }
 
@@ -198,5 +197,3 @@ func paddingMask(g *nn.Graph, n, nq int, mask []int) *G.Node {
 	}
 	return g.Input(data, n, t, t)
 }
-
-var _ = tensor.Shape{}
