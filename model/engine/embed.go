@@ -65,6 +65,16 @@ func (e *Engine) EmbedImages(pixels []float32, n int) ([]float32, error) {
 		}
 		return img.Queries, nil
 	}
+	return e.embedEncoded(nil, pixels, n)
+}
+
+// embedEncoded returns the image embedding, from img's query outputs when
+// they are the embedding, else through the retrieval heads. The caller holds
+// e.mu.
+func (e *Engine) embedEncoded(img *blip2.ImageOutputs, pixels []float32, n int) ([]float32, error) {
+	if img != nil && e.ImageEmbedding().Kind == KindQFormerQuery {
+		return img.Queries, nil
+	}
 	out, err := e.Retrieval.EmbedImages(pixels, n)
 	if err != nil {
 		return nil, err

@@ -142,23 +142,42 @@ type Caption struct {
 // prompt (empty: a plain caption). gen overrides the checkpoint's
 // generation defaults.
 func (e *Engine) Caption(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, error) {
+	caps, _, err := e.run(pixels, n, prompt, gen, false)
+	return caps, err
+}
+
+// CaptionAndEmbed captions n images and returns their image embedding
+// (see ImageEmbedding) from one run of the vision encoder and Q-Former.
+func (e *Engine) CaptionAndEmbed(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, []float32, error) {
+	return e.run(pixels, n, prompt, gen, true)
+}
+
+// run encodes the images once, captions them and, when embed is set, also
+// returns their image embedding.
+func (e *Engine) run(pixels []float32, n int, prompt string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
 	if e.Model.LM == nil {
-		return nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
+		return nil, nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
 	}
 	ids, mask, err := e.prompts(n, prompt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := e.Generation.Merge(gen)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	img, err := e.Model.EncodeImages(pixels, n)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var emb []float32
+	if embed {
+		if emb, err = e.embedEncoded(img, pixels, n); err != nil {
+			return nil, nil, err
+		}
 	}
 	seqs, err := e.Model.Generate(img, ids, mask, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]Caption, n)
 	for i, s := range seqs {
@@ -167,7 +186,7 @@ func (e *Engine) Caption(pixels []float32, n int, prompt string, gen generate.Co
 			out[i].Texts = append(out[i].Texts, e.Tokenizer.Decode(ids, true))
 		}
 	}
-	return out, nil
+	return out, emb, nil
 }
 
 // prompts builds the language model's input ids for n images sharing one

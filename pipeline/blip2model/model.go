@@ -69,8 +69,16 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 		pixels = append(pixels, img.Pixels...)
 	}
 	out := make([]pipeline.Result, len(batch))
-	if task.Caption {
-		caps, err := m.e.Caption(pixels, len(batch), task.Prompt, m.gen)
+	var emb []float32
+	var err error
+	switch {
+	case task.Caption:
+		var caps []engine.Caption
+		if task.Embed { // one vision and Q-Former run serves both
+			caps, emb, err = m.e.CaptionAndEmbed(pixels, len(batch), task.Prompt, m.gen)
+		} else {
+			caps, err = m.e.Caption(pixels, len(batch), task.Prompt, m.gen)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -84,12 +92,12 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 				out[i].TokenIDs = append(out[i].TokenIDs, t)
 			}
 		}
-	}
-	if task.Embed {
-		emb, err := m.e.EmbedImages(pixels, len(batch))
-		if err != nil {
+	case task.Embed:
+		if emb, err = m.e.EmbedImages(pixels, len(batch)); err != nil {
 			return nil, err
 		}
+	}
+	if emb != nil {
 		per := len(emb) / len(batch)
 		for i := range out {
 			out[i].Embedding = emb[i*per : (i+1)*per : (i+1)*per]

@@ -62,6 +62,19 @@ func TestRunMatchesEngine(t *testing.T) {
 	if len(res[0].Embedding) != spec.Vectors*spec.Dim {
 		t.Fatalf("embedding has %d values, spec %+v", len(res[0].Embedding), spec)
 	}
+	// Captioning and embedding together share one encoder run and give the
+	// embedding an embed-only run gives.
+	embOnly, err := m.Run(ctx, pipeline.Task{Embed: true}, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range batch {
+		for k, v := range embOnly[i].Embedding {
+			if res[i].Embedding[k] != v {
+				t.Fatalf("image %d: embedding with captions differs at %d: %g vs %g", i, k, res[i].Embedding[k], v)
+			}
+		}
+	}
 }
 
 func TestGenerationSettings(t *testing.T) {
