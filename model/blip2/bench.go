@@ -24,11 +24,10 @@ func (s StageTiming) GFLOPS() float64 { return s.FLOP / s.Seconds / 1e9 }
 
 // BenchOptions says what Measure times.
 type BenchOptions struct {
-	PromptLen    int   // text tokens after the queries in the prefill (default 10)
-	DecodeBatch  []int // batch sizes of the decode step (default 1, 8, 32)
-	DecodePast   int   // cached steps before the measured decode step (default queries + prompt)
-	Repeats      int   // best of this many runs (default 2)
-	SkipLanguage bool
+	PromptLen   int   // text tokens after the queries in the prefill (default 10)
+	DecodeBatch []int // batch sizes of the decode step (default 1, 8, 32)
+	DecodePast  int   // cached steps before the measured decode step (default queries + prompt)
+	Repeats     int   // best of this many runs (default 2)
 }
 
 // Measure times the vision encoder per image, the Q-Former, the prefill
@@ -97,7 +96,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 		return nil, fmt.Errorf("q-former: %w", err)
 	}
 	out = append(out, StageTiming{Stage: "q-former", Batch: 1, Seconds: secs, FLOP: qformerFLOP(c.QFormer.HiddenSize, c.QFormer.IntermediateSize, c.QFormer.NumHiddenLayers, c.QFormer.CrossAttentionFrequency, nq, t, c.Vision.HiddenSize)})
-	if o.SkipLanguage || m.LM == nil {
+	if m.LM == nil {
 		return out, nil
 	}
 	o5, isOPT := m.LM.(*OPT)

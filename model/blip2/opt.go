@@ -85,9 +85,6 @@ func ones(name string, n int) *nn.Weight {
 // Embeddings returns the token embedding table.
 func (o *OPT) Embeddings() *nn.Weight { return o.embed }
 
-// MaxPositions returns the longest sequence the position table covers.
-func (o *OPT) MaxPositions() int { return o.cfg.MaxPositionEmbeddings }
-
 // forward runs the decoder on embeddings x [B,T,Dw] whose new steps have the
 // given position ids [B·T] and additive attention mask [B,T,Tk], appending
 // to cache, and returns the final hidden states [B,T,Dw].

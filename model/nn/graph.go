@@ -32,15 +32,6 @@ func (g *Graph) InputInts(data []int, shape ...int) *G.Node {
 	return G.NodeFromAny(g.G, t, G.WithName(fmt.Sprintf("ids%d", g.inputs)))
 }
 
-// Weight adds a weight as a constant input (for glue such as adding a
-// position table), without copying it.
-func (g *Graph) Weight(w *Weight, shape ...int) *G.Node {
-	if len(shape) == 0 {
-		shape = w.Shape
-	}
-	return g.Input(w.Data, shape...)
-}
-
 // Add is elementwise addition of same-shaped tensors (residuals).
 func (g *Graph) Add(a, b *G.Node) *G.Node { return G.Must(G.Add(a, b)) }
 

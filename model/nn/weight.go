@@ -21,9 +21,6 @@ type Weight struct {
 	Data  []float32
 }
 
-// Len returns the number of elements.
-func (w *Weight) Len() int { return len(w.Data) }
-
 // Source supplies named float32 tensors (a checkpoint folder).
 type Source interface {
 	Float32(name string) ([]float32, []int, error)
