@@ -81,8 +81,9 @@ __device__ __forceinline__ float block_max(float v, float *scratch) {
 }
 
 // order_key maps a float to an unsigned key with the same order (negative
-// values flipped), for radix selection.
+// values flipped, -0 taken as +0 since they compare equal), for radix
+// selection.
 __device__ __forceinline__ unsigned order_key(float f) {
-	unsigned u = f32_to_bits(f);
+	unsigned u = f == 0.0f ? 0u : f32_to_bits(f);
 	return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
