@@ -1,10 +1,11 @@
 package cuda
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"unsafe"
+
+	"blipflow/model/device"
 )
 
 // DriverSoname is the driver API library every NVIDIA driver installs.
@@ -17,10 +18,10 @@ const (
 	resultNotReady    = 600
 )
 
-// ErrOutOfMemory matches (errors.Is) any CUDA, cuBLASLt or allocation
-// error that means the device ran out of memory, so a scheduler can shrink
-// its batch rather than fail.
-var ErrOutOfMemory = errors.New("out of GPU memory")
+// ErrOutOfMemory (device.ErrOutOfMemory) is matched by any CUDA or
+// cuBLASLt error that means the device ran out of memory, so a scheduler
+// can shrink its batch rather than fail.
+var ErrOutOfMemory = device.ErrOutOfMemory
 
 // Error is a failed driver call: the call, its CUresult and that code's
 // name (cuGetErrorName), e.g. "cuMemAlloc: CUDA_ERROR_OUT_OF_MEMORY (2)".
