@@ -14,12 +14,11 @@ func (m *Model) Generate(img *ImageOutputs, ids, mask [][]int, cfg generate.Conf
 	if m.LM == nil {
 		return nil, fmt.Errorf("blip2: checkpoint has no language model (a retrieval checkpoint?)")
 	}
-	maxNew := 20
-	if cfg.MaxNewTokens != nil {
-		maxNew = *cfg.MaxNewTokens
-	} else if cfg.MaxLength != nil && len(ids) > 0 {
-		maxNew = max(*cfg.MaxLength-len(ids[0]), 0)
+	promptLen := 0
+	if len(ids) > 0 {
+		promptLen = len(ids[0])
 	}
+	maxNew := m.DecodeCapacity(cfg, promptLen)
 	switch lm := m.LM.(type) {
 	case *OPT:
 		dec, first, err := m.prefillOPT(img, ids, mask, maxNew, false)
@@ -47,4 +46,16 @@ func (m *Model) Generate(img *ImageOutputs, ids, mask [][]int, cfg generate.Conf
 		return generate.Generate(dec, first, starts, cfg)
 	}
 	return nil, fmt.Errorf("blip2: unknown language model %T", m.LM)
+}
+
+// DecodeCapacity is the number of new tokens cfg allows after a prompt of
+// promptLen ids: max_new_tokens, else max_length minus the prompt, else 20.
+func (m *Model) DecodeCapacity(cfg generate.Config, promptLen int) int {
+	switch {
+	case cfg.MaxNewTokens != nil:
+		return *cfg.MaxNewTokens
+	case cfg.MaxLength != nil:
+		return max(*cfg.MaxLength-promptLen, 0)
+	}
+	return 20
 }

@@ -136,3 +136,6 @@ func (d *optDecoder) trimPadding() {
 		}
 	}
 }
+
+// Release drops the rows' cache.
+func (r *Rows) Release() { r.d, r.Prompts = nil, nil }

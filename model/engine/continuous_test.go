@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+
+	"blipflow/internal/fixtures"
+	"blipflow/model/device"
+	"blipflow/model/engine/continuous"
+	"blipflow/model/generate"
+)
+
+// testImages returns the preprocessed fixture images, each repeated so the
+// queue is longer than the decode batch.
+func testImages(t *testing.T, e *Engine, repeat int) ([]string, [][]float32) {
+	t.Helper()
+	entries, err := os.ReadDir(fixtures.Path("images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var pixels [][]float32
+	for r := 0; r < repeat; r++ {
+		for _, ent := range entries {
+			px, err := e.Images.File(fixtures.Path("images", ent.Name()))
+			if err != nil {
+				t.Fatalf("%s: %v", ent.Name(), err)
+			}
+			names = append(names, ent.Name())
+			pixels = append(pixels, px)
+		}
+	}
+	return names, pixels
+}
+
+func continuousGen(t *testing.T) generate.Config {
+	var gen generate.Config
+	for k, v := range map[string]string{"max_new_tokens": "10", "eos_token_id": "[2, 15, 259]"} {
+		if err := gen.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return gen
+}
+
+// plainCaptions captions all images in one plain batch.
+func plainCaptions(t *testing.T, e *Engine, pixels [][]float32, prompt string, gen generate.Config) [][]int {
+	t.Helper()
+	var flat []float32
+	for _, px := range pixels {
+		flat = append(flat, px...)
+	}
+	caps, err := e.Caption(flat, len(pixels), prompt, gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]int, len(caps))
+	for i, c := range caps {
+		out[i] = c.IDs[0]
+	}
+	return out
+}
+
+// TestContinuousBatchingMatchesPlainBatches runs the fixture images through
+// the tiny OPT checkpoint on the CPU with a decode batch of 3, rows ending at
+// different steps, and checks every image gets the plain batch's ids and
+// embedding, exactly once.
+func TestContinuousBatchingMatchesPlainBatches(t *testing.T) {
+	e := open(t, "opt-tiny")
+	gen := continuousGen(t)
+	names, pixels := testImages(t, e, 2)
+	// The two halves use different prompts (of different lengths), so rows
+	// of both share the batch with padded caches.
+	half := len(pixels) / 2
+	prompts := []string{"", "Question: what is shown in the image? Answer:"}
+	want := append(plainCaptions(t, e, pixels[:half], prompts[0], gen), plainCaptions(t, e, pixels[half:], prompts[1], gen)...)
+	lengths := map[int]bool{}
+	for _, ids := range want {
+		lengths[len(ids)] = true
+	}
+	if len(lengths) < 2 {
+		t.Fatalf("every caption has the same length %v: the test would not make rows leave at different steps", lengths)
+	}
+	var flat []float32
+	for _, px := range pixels {
+		flat = append(flat, px...)
+	}
+	wantEmb, err := e.EmbedImages(flat, len(pixels))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var steps []continuous.Stats
+	s, err := e.Continuous(gen, continuous.Config{EncodeBatch: 4, MaxRows: 3, Observe: func(st continuous.Stats) {
+		mu.Lock()
+		steps = append(steps, st)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Two "shards" submit at once and share the decode batch.
+	var wg sync.WaitGroup
+	got := make([][]continuous.Result, 2)
+	errs := make([]error, 2)
+	for k, part := range [][][]float32{pixels[:half], pixels[half:]} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reqs := make([]continuous.Request, len(part))
+			for i, px := range part {
+				reqs[i] = continuous.Request{Pixels: px, Prompt: prompts[k], Caption: true, Embed: true}
+			}
+			got[k], errs[k] = s.Submit(context.Background(), reqs)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := append(got[0], got[1]...)
+	dim := len(wantEmb) / len(pixels)
+	for i, r := range all {
+		if r.Err != nil {
+			t.Fatalf("%s: %v", names[i], r.Err)
+		}
+		if !slices.Equal(r.IDs, want[i]) {
+			t.Errorf("%s (#%d): continuous %v, plain %v", names[i], i, r.IDs, want[i])
+		}
+		if !slices.Equal(r.Embedding, wantEmb[i*dim:(i+1)*dim]) {
+			t.Errorf("%s (#%d): embedding differs from EmbedImages", names[i], i)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	full := 0
+	for _, st := range steps {
+		if st.Rows > 3 {
+			t.Fatalf("a step ran %d rows, above the cap of 3", st.Rows)
+		}
+		if st.Rows == 3 {
+			full++
+		}
+	}
+	t.Logf("%d images, %d decode steps, %d with the batch full", len(pixels), len(steps), full)
+}
+
+// oomBackend wraps the engine's backend and fails like a GPU out of memory:
+// encoder runs above encLimit images and decode batches above rowLimit rows.
+type oomBackend struct {
+	continuous.Backend
+	encLimit, rowLimit int
+	live               *int
+	failures           int
+}
+
+func (b *oomBackend) Encode(images [][]float32, embed bool) ([]continuous.Encoded, error) {
+	if len(images) > b.encLimit {
+		b.failures++
+		return nil, fmt.Errorf("simulated cuMemAlloc: %w", device.ErrOutOfMemory)
+	}
+	return b.Backend.Encode(images, embed)
+}
+
+func (b *oomBackend) Start(imgs []continuous.Encoded, prompt string) (continuous.Rows, [][]float32, [][]int, error) {
+	if *b.live+len(imgs) > b.rowLimit {
+		b.failures++
+		return nil, nil, nil, fmt.Errorf("simulated KV cache allocation: %w", device.ErrOutOfMemory)
+	}
+	rows, first, prompts, err := b.Backend.Start(imgs, prompt)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &countedRows{Rows: rows, live: b.live}, first, prompts, nil
+}
+
+// countedRows keeps the wrapper's count of rows holding memory.
+type countedRows struct {
+	continuous.Rows
+	live *int
+}
+
+func (r *countedRows) Step(tokens []int) ([][]float32, error) {
+	out, err := r.Rows.Step(tokens)
+	*r.live = r.Rows.Len()
+	return out, err
+}
+
+func (r *countedRows) Select(src []int) error {
+	err := r.Rows.Select(src)
+	*r.live = r.Rows.Len()
+	return err
+}
+
+func (r *countedRows) Admit(o continuous.Rows) error {
+	err := r.Rows.Admit(o.(*countedRows).Rows)
+	*r.live = r.Rows.Len()
+	return err
+}
+
+func (r *countedRows) Release() {
+	r.Rows.Release()
+	*r.live = 0
+}
+
+// TestContinuousBatchingShrinksOnOutOfMemory simulates a device that holds
+// at most 2 encoder images and 2 decode rows while the scheduler is asked
+// for 8: every image is still captioned, as in a plain batch.
+func TestContinuousBatchingShrinksOnOutOfMemory(t *testing.T) {
+	e := open(t, "opt-tiny")
+	gen := continuousGen(t)
+	_, pixels := testImages(t, e, 1)
+	want := plainCaptions(t, e, pixels, "", gen)
+	live := 0
+	b := &oomBackend{Backend: &scheduled{e: e, gen: e.Generation.Merge(gen)}, encLimit: 2, rowLimit: 2, live: &live}
+	var last continuous.Stats
+	s, err := continuous.New(b, continuous.Config{EncodeBatch: 8, MaxRows: 8, Generation: e.Generation.Merge(gen),
+		Observe: func(st continuous.Stats) { last = st }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := make([]continuous.Request, len(pixels))
+	for i, px := range pixels {
+		reqs[i] = continuous.Request{Pixels: px, Caption: true}
+	}
+	res, err := s.Submit(context.Background(), reqs)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("image %d lost to a simulated OOM: %v", i, r.Err)
+		}
+		if !slices.Equal(r.IDs, want[i]) {
+			t.Errorf("image %d: %v, plain %v", i, r.IDs, want[i])
+		}
+	}
+	if b.failures == 0 || last.MaxRows > 2 || last.Shrinks == 0 {
+		t.Fatalf("failures %d, last stats %+v: the batch did not shrink", b.failures, last)
+	}
+}
