@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -134,7 +135,7 @@ func TestContinuousBatchingMatchesPlainBatches(t *testing.T) {
 		if !slices.Equal(r.IDs, want[i]) {
 			t.Errorf("%s (#%d): continuous %v, plain %v", names[i], i, r.IDs, want[i])
 		}
-		if !slices.Equal(r.Embedding, wantEmb[i*dim:(i+1)*dim]) {
+		if !closeEnough(r.Embedding, wantEmb[i*dim:(i+1)*dim]) {
 			t.Errorf("%s (#%d): embedding differs from EmbedImages", names[i], i)
 		}
 	}
@@ -246,4 +247,18 @@ func TestContinuousBatchingShrinksOnOutOfMemory(t *testing.T) {
 	if b.failures == 0 || last.MaxRows > 2 || last.Shrinks == 0 {
 		t.Fatalf("failures %d, last stats %+v: the batch did not shrink", b.failures, last)
 	}
+}
+
+// closeEnough compares embeddings made in encoder batches of different
+// sizes, which may round differently in the last bits.
+func closeEnough(a, b []float32) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-5*(1+math.Abs(float64(b[i]))) {
+			return false
+		}
+	}
+	return true
 }
