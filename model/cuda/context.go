@@ -277,8 +277,10 @@ type GraphExec uintptr
 // default stream) into a CUDA graph and instantiates it. Nothing runs
 // during capture.
 func (c *Context) Capture(s Stream, fn func() error) (GraphExec, error) {
-	const modeThreadLocal = 1 // CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
-	if err := c.d.check("cuStreamBeginCapture", c.d.cuStreamBeginCapture(uintptr(s), modeThreadLocal)); err != nil {
+	// Relaxed: the work may allocate (cuMemAlloc) the buffers the graph
+	// keeps while it is captured.
+	const modeRelaxed = 2 // CU_STREAM_CAPTURE_MODE_RELAXED
+	if err := c.d.check("cuStreamBeginCapture", c.d.cuStreamBeginCapture(uintptr(s), modeRelaxed)); err != nil {
 		return 0, err
 	}
 	fnErr := fn()

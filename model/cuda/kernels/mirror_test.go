@@ -204,16 +204,6 @@ func TestAttentionLensSkipUnusedCapacity(t *testing.T) {
 	}
 }
 
-// mirrorBF16 is f32_to_bf16 in common.cuh.
-func mirrorBF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 0x40
-	}
-	u += 0x7fff + (u>>16)&1
-	return uint16(u >> 16)
-}
-
 func TestBF16RoundsToNearestEven(t *testing.T) {
 	for _, tc := range []struct {
 		in   uint32
@@ -229,14 +219,14 @@ func TestBF16RoundsToNearestEven(t *testing.T) {
 		{0x7f800001, 0x7fc0}, // signalling NaN becomes quiet, not inf
 		{0x00000001, 0x0000}, // smallest denormal
 	} {
-		if got := mirrorBF16(math.Float32frombits(tc.in)); got != tc.want {
+		if got := ToBF16(math.Float32frombits(tc.in)); got != tc.want {
 			t.Errorf("bf16(%#08x) = %#04x, want %#04x", tc.in, got, tc.want)
 		}
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	for range 10000 {
 		f := (r.Float32()*2 - 1) * 1000
-		back := math.Float32frombits(uint32(mirrorBF16(f)) << 16)
+		back := FromBF16(ToBF16(f))
 		if rel := math.Abs(float64(back-f)) / math.Abs(float64(f)); rel > 1.0/256 {
 			t.Fatalf("bf16 round trip of %v gave %v", f, back)
 		}

@@ -1,0 +1,274 @@
+package ops
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"blipflow/model/nn"
+)
+
+// Ops implements nn.Ops on a Backend for the model's Gorgonia graphs. Each
+// op uploads its inputs, runs on the GPU and downloads its output: correct,
+// and the place the device-resident graphs of the runtime rework replace.
+// The KV cache stays on the host (nn's KVBuffer).
+type Ops struct {
+	B *Backend
+}
+
+var _ nn.Ops = (*Ops)(nil)
+
+// Name describes the backend.
+func (o *Ops) Name() string { return o.B.Name() }
+
+// gop is a Gorgonia op computed on the GPU from host tensors.
+type gop struct {
+	name    string
+	inDims  []int
+	inTypes []tensor.Dtype
+	outDims int
+	shape   func(in []tensor.Shape) (tensor.Shape, error)
+	run     func(in []*tensor.Dense, out tensor.Shape) ([]float32, error)
+}
+
+func (o *gop) Arity() int { return len(o.inDims) }
+
+func (o *gop) Type() hm.Type {
+	ts := make([]hm.Type, 0, len(o.inDims)+1)
+	for i, d := range o.inDims {
+		dt := tensor.Float32
+		if o.inTypes != nil {
+			dt = o.inTypes[i]
+		}
+		ts = append(ts, G.TensorType{Dims: d, Of: dt})
+	}
+	return hm.NewFnType(append(ts, G.TensorType{Dims: o.outDims, Of: tensor.Float32})...)
+}
+
+func (o *gop) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	shapes := make([]tensor.Shape, len(in))
+	for i, d := range in {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			return nil, fmt.Errorf("%s: input %d has no shape", o.name, i)
+		}
+		shapes[i] = s
+	}
+	return o.shape(shapes)
+}
+
+func (o *gop) Do(vals ...G.Value) (G.Value, error) {
+	in := make([]*tensor.Dense, len(vals))
+	shapes := make([]tensor.Shape, len(vals))
+	for i, v := range vals {
+		d, ok := v.(*tensor.Dense)
+		if !ok {
+			return nil, fmt.Errorf("%s: input %d is %T, want a dense tensor", o.name, i, v)
+		}
+		in[i], shapes[i] = d, d.Shape()
+	}
+	s, err := o.shape(shapes)
+	if err != nil {
+		return nil, err
+	}
+	out, err := o.run(in, s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.name, err)
+	}
+	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(out)), nil
+}
+
+func (o *gop) ReturnsPtr() bool      { return false }
+func (o *gop) CallsExtern() bool     { return true }
+func (o *gop) OverwritesInput() int  { return -1 }
+func (o *gop) String() string        { return o.name }
+func (o *gop) WriteHash(h hash.Hash) { fmt.Fprintf(h, "cuda:%s@%p", o.name, o) }
+
+func (o *gop) Hashcode() uint32 {
+	h := fnv.New32a()
+	o.WriteHash(h)
+	return h.Sum32()
+}
+
+func apply(o *gop, in ...*G.Node) *G.Node {
+	n, err := G.ApplyOp(o, in...)
+	if err != nil {
+		panic(fmt.Errorf("cuda ops: building %s: %w", o.name, err))
+	}
+	return n
+}
+
+// device runs fn inside the context with the inputs uploaded, downloads
+// the tensor it returns and releases everything.
+func (o *Ops) device(in []*tensor.Dense, fn func(xs []Tensor) (Tensor, error)) ([]float32, error) {
+	var out []float32
+	err := o.B.Ctx.Do(func() error {
+		o.B.mu.Lock()
+		defer o.B.mu.Unlock()
+		xs := make([]Tensor, 0, len(in))
+		defer func() { o.B.Release(xs...) }()
+		for _, d := range in {
+			var t Tensor
+			var err error
+			switch data := d.Data().(type) {
+			case []float32:
+				t, err = o.B.Upload(data, d.Shape()...)
+			case []int:
+				t, err = o.B.UploadInts(data)
+				if err == nil {
+					t.Shape = d.Shape().Clone()
+				}
+			default:
+				err = fmt.Errorf("input of type %T", data)
+			}
+			if err != nil {
+				return err
+			}
+			xs = append(xs, t)
+		}
+		y, err := fn(xs)
+		if err != nil {
+			return err
+		}
+		defer o.B.Release(y)
+		out, err = o.B.Download(y)
+		return err
+	})
+	return out, err
+}
+
+// Linear implements nn.Ops.
+func (o *Ops) Linear(x *G.Node, l *nn.Linear) *G.Node {
+	return apply(&gop{
+		name: "cuda_linear(" + l.W.Name + ")", inDims: []int{x.Dims()}, outDims: x.Dims(),
+		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+			if in[0][len(in[0])-1] != l.In {
+				return nil, fmt.Errorf("linear %s: input width %d, want %d", l.W.Name, in[0][len(in[0])-1], l.In)
+			}
+			s := in[0].Clone()
+			s[len(s)-1] = l.Out
+			return s, nil
+		},
+		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+			return o.device(in, func(xs []Tensor) (Tensor, error) { return o.B.Linear(xs[0], l) })
+		},
+	}, x)
+}
+
+// Norm implements nn.Ops.
+func (o *Ops) Norm(x *G.Node, n *nn.Norm) *G.Node {
+	return apply(&gop{
+		name: "cuda_norm(" + n.Gamma.Name + ")", inDims: []int{x.Dims()}, outDims: x.Dims(),
+		shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
+		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+			return o.device(in, func(xs []Tensor) (Tensor, error) { return o.B.Norm(xs[0], n) })
+		},
+	}, x)
+}
+
+// Activate implements nn.Ops.
+func (o *Ops) Activate(x *G.Node, a nn.Activation) *G.Node {
+	return apply(&gop{
+		name: "cuda_" + string(a), inDims: []int{x.Dims()}, outDims: x.Dims(),
+		shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
+		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+			return o.device(in, func(xs []Tensor) (Tensor, error) { return o.B.Activate(xs[0], a) })
+		},
+	}, x)
+}
+
+// Attention implements nn.Ops.
+func (o *Ops) Attention(q, k, v, mask, bias *G.Node, spec nn.AttentionSpec) *G.Node {
+	inputs := []*G.Node{q, k, v}
+	maskAt, biasAt := -1, -1
+	if mask != nil {
+		maskAt, inputs = len(inputs), append(inputs, mask)
+	}
+	if bias != nil {
+		biasAt, inputs = len(inputs), append(inputs, bias)
+	}
+	dims := make([]int, len(inputs))
+	for i, n := range inputs {
+		dims[i] = n.Dims()
+	}
+	hd := spec.Heads * spec.HeadDim
+	layout := func(in []tensor.Shape) (AttentionArgs, error) {
+		qs, ks := in[0], in[1]
+		if len(qs) != 3 || len(ks) != 3 || !ks.Eq(in[2]) || qs[2] != hd || ks[2] != hd {
+			return AttentionArgs{}, fmt.Errorf("attention: q %v, k %v, v %v do not hold %d heads of %d", qs, ks, in[2], spec.Heads, spec.HeadDim)
+		}
+		a := AttentionArgs{Heads: spec.Heads, HeadDim: spec.HeadDim, Batch: qs[0], Tq: qs[1], Tk: ks[1],
+			KB: ks[1] * hd, KT: hd, Scale: spec.Scale}
+		if spec.KVTimeMajor {
+			a.Tk, a.KB, a.KT = ks[0], hd, ks[1]*hd
+			if ks[1] != qs[0] {
+				return a, fmt.Errorf("attention: cache batch %d, queries %d", ks[1], qs[0])
+			}
+		} else if ks[0] != qs[0] {
+			return a, fmt.Errorf("attention: keys batch %d, queries %d", ks[0], qs[0])
+		}
+		if maskAt >= 0 && !in[maskAt].Eq(tensor.Shape{a.Batch, a.Tq, a.Tk}) {
+			return a, fmt.Errorf("attention: mask %v, want [%d %d %d]", in[maskAt], a.Batch, a.Tq, a.Tk)
+		}
+		if biasAt >= 0 && !in[biasAt].Eq(tensor.Shape{a.Heads, a.Tq, a.Tk}) {
+			return a, fmt.Errorf("attention: bias %v, want [%d %d %d]", in[biasAt], a.Heads, a.Tq, a.Tk)
+		}
+		return a, nil
+	}
+	return apply(&gop{
+		name: "cuda_attention", inDims: dims, outDims: 3,
+		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+			if _, err := layout(in); err != nil {
+				return nil, err
+			}
+			return in[0].Clone(), nil
+		},
+		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+			shapes := make([]tensor.Shape, len(in))
+			for i, d := range in {
+				shapes[i] = d.Shape()
+			}
+			a, err := layout(shapes)
+			if err != nil {
+				return nil, err
+			}
+			return o.device(in, func(xs []Tensor) (Tensor, error) {
+				a.Q, a.K, a.V = xs[0], xs[1], xs[2]
+				if maskAt >= 0 {
+					a.Mask = &xs[maskAt]
+				}
+				if biasAt >= 0 {
+					a.Bias = &xs[biasAt]
+				}
+				return o.B.Attention(a)
+			})
+		},
+	}, inputs...)
+}
+
+// KVAppend implements nn.Ops with the host cache (see Ops).
+func (o *Ops) KVAppend(x *G.Node, buf *nn.KVBuffer) *G.Node {
+	return (&nn.CPU{}).KVAppend(x, buf)
+}
+
+// Embed implements nn.Ops.
+func (o *Ops) Embed(ids *G.Node, table *nn.Weight) *G.Node {
+	dim := table.Shape[1]
+	return apply(&gop{
+		name: "cuda_embed(" + table.Name + ")", inDims: []int{ids.Dims()}, inTypes: []tensor.Dtype{tensor.Int}, outDims: ids.Dims() + 1,
+		shape: func(in []tensor.Shape) (tensor.Shape, error) { return append(in[0].Clone(), dim), nil },
+		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+			ids := in[0].Data().([]int)
+			for _, id := range ids {
+				if id < 0 || id >= table.Shape[0] {
+					return nil, fmt.Errorf("token id %d outside the vocabulary of %d (%s)", id, table.Shape[0], table.Name)
+				}
+			}
+			return o.device(in, func(xs []Tensor) (Tensor, error) { return o.B.Embed(xs[0], len(ids), table) })
+		},
+	}, ids)
+}
