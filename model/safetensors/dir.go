@@ -138,3 +138,12 @@ func (d *Dir) Release(name string) error {
 	}
 	return nil
 }
+
+// StoredDType returns the named tensor's dtype as stored ("" when absent).
+func (d *Dir) StoredDType(name string) string {
+	i, ok := d.Info(name)
+	if !ok {
+		return ""
+	}
+	return string(i.DType)
+}
