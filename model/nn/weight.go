@@ -318,10 +318,13 @@ func (r *RandomSource) ShapedBF16(shape []int) []uint16 {
 		n *= d
 	}
 	out := make([]uint16, n)
-	var buf [1]float32
-	for i := range out {
-		buf[0] = (r.rng.Float32()*2 - 1) * r.Scale
-		bf16.FromFloat32(out[i:i+1], buf[:])
+	var buf [4096]float32
+	for lo := 0; lo < n; lo += len(buf) {
+		chunk := buf[:min(len(buf), n-lo)]
+		for i := range chunk {
+			chunk[i] = (r.rng.Float32()*2 - 1) * r.Scale
+		}
+		bf16.FromFloat32(out[lo:lo+len(chunk)], chunk)
 	}
 	return out
 }
