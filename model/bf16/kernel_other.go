@@ -5,6 +5,6 @@ package bf16
 // haveBF16Kernel is false: the assembly kernels are amd64 only.
 const haveBF16Kernel = false
 
-func mulRowsBF16(xb []uint16, m int, w *Matrix, n0, n1 int, out []float32) {
+func mulBlockBF16(wb []uint16, xb []uint16, m, kp int, dst []float32, ldo int) {
 	panic("bf16: no assembly kernel on this platform")
 }

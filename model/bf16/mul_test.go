@@ -31,6 +31,7 @@ type problem struct {
 	m, n, k int
 	x       []float32
 	w       *Matrix
+	wd      []uint16 // the weights row-major (w.Data is released on packing)
 	bias    []float32
 }
 
@@ -44,6 +45,7 @@ func newProblem(r *rand.Rand, m, n, k int, withBias bool) problem {
 		wf[i] = float32(r.NormFloat64() * 0.05)
 	}
 	p.w = FromFloat32Matrix(n, k, wf)
+	p.wd = append([]uint16(nil), p.w.Data...)
 	if withBias {
 		p.bias = make([]float32, n)
 		for i := range p.bias {
@@ -61,7 +63,7 @@ func (p problem) reference() (want, scale []float64) {
 		for j := range p.n {
 			var s, a float64
 			for l := range p.k {
-				prod := float64(p.x[i*p.k+l]) * float64(Widen(p.w.Data[j*p.k+l]))
+				prod := float64(p.x[i*p.k+l]) * float64(Widen(p.wd[j*p.k+l]))
 				s += prod
 				a += math.Abs(prod)
 			}
@@ -131,7 +133,7 @@ func TestMulTUnroundedX(t *testing.T) {
 	for i := range x {
 		x[i] = float32(r.NormFloat64())
 	}
-	exact := problem{m: p.m, n: p.n, k: p.k, x: x, w: p.w, bias: p.bias}
+	exact := problem{m: p.m, n: p.n, k: p.k, x: x, w: p.w, wd: p.wd, bias: p.bias}
 	want, scale := exact.reference()
 	tol := math.Pow(2, -8) + float64(p.k+2)*math.Pow(2, -24)
 	for _, ne := range testEngines(t) {

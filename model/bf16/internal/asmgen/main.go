@@ -35,7 +35,9 @@ func vdpbf16ps(dst, src1, src2 int) []byte {
 	return []byte{0x62, p0, p1, p2, 0x52, modrm}
 }
 
-const nr = 4 // weight rows per call
+// maxRows is the most rows of x one call handles (4 accumulators per row,
+// 24 in all, beside 4 weight and 4 broadcast registers).
+const maxRows = 6
 
 func generate(b *bytes.Buffer) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
@@ -45,98 +47,68 @@ func generate(b *bytes.Buffer) {
 	p("")
 	p("#include \"textflag.h\"")
 	p("")
-	p("// func dotBF16x4(w *uint16, ldw int, x *uint16, ldx int, k int, mr int, out *float32, ldo int)")
+	p("// func dotPacked(w *uint16, x *uint16, ldx int, kpairs int, mr int, out *float32, ldo int)")
 	p("//")
-	p("// For r < 4 and i < mr (1..4): out[i*ldo+r] = sum over j < k of")
-	p("// w[r*ldw+j]*x[i*ldx+j], bf16 products accumulated in fp32 (VDPBF16PS).")
-	p("// Leading dimensions are in elements. Requires AVX512F, AVX512BW, AVX512_BF16.")
-	p("TEXT ·dotBF16x4(SB), NOSPLIT, $0-64")
+	p("// For i < mr (1..%d) and c < 64: out[i*ldo+c] += sum over p < kpairs, h < 2 of", maxRows)
+	p("// w[p*128+c*2+h] * x[i*ldx+2p+h]: one 64-column block of the packed layout")
+	p("// (pairs of k for 64 output columns, 256 bytes per pair), bf16 products")
+	p("// accumulated in fp32 by VDPBF16PS. ldx and ldo are in elements; kpairs >= 1.")
+	p("// Requires AVX512F, AVX512BW and AVX512_BF16.")
+	p("TEXT ·dotPacked(SB), NOSPLIT, $0-56")
 	p("\tMOVQ w+0(FP), AX")
-	p("\tMOVQ ldw+8(FP), BX")
-	p("\tSHLQ $1, BX")
-	p("\tLEAQ (AX)(BX*1), R8")
-	p("\tLEAQ (R8)(BX*1), R9")
-	p("\tLEAQ (R9)(BX*1), R10")
-	p("\tMOVQ x+16(FP), SI")
-	p("\tMOVQ ldx+24(FP), DX")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ ldx+16(FP), DX")
 	p("\tSHLQ $1, DX")
-	p("\tLEAQ (SI)(DX*1), R11")
-	p("\tLEAQ (R11)(DX*1), R12")
-	p("\tLEAQ (R12)(DX*1), R13")
-	p("\tMOVQ out+48(FP), DI")
-	p("\tMOVQ ldo+56(FP), R15")
+	xRows := []string{"SI", "R8", "R9", "R10", "R11", "R12"}
+	for i := 1; i < maxRows; i++ {
+		p("\tLEAQ (%s)(DX*1), %s", xRows[i-1], xRows[i])
+	}
+	p("\tMOVQ kpairs+24(FP), CX")
+	p("\tMOVQ out+40(FP), DI")
+	p("\tMOVQ ldo+48(FP), R15")
 	p("\tSHLQ $2, R15")
-	p("\tMOVQ mr+40(FP), CX")
-	for mr := 1; mr <= 4; mr++ {
-		p("\tCMPQ CX, $%d", mr)
+	p("\tXORQ R13, R13")
+	p("\tMOVQ mr+32(FP), BX")
+	for mr := 1; mr <= maxRows; mr++ {
+		p("\tCMPQ BX, $%d", mr)
 		p("\tJEQ mr%d", mr)
 	}
 	p("\tRET")
-	wRows := []string{"AX", "R8", "R9", "R10"}
-	xRows := []string{"SI", "R11", "R12", "R13"}
-	for mr := 1; mr <= 4; mr++ {
+	for mr := 1; mr <= maxRows; mr++ {
 		p("")
 		p("mr%d:", mr)
-		p("\tMOVQ k+32(FP), CX")
-		p("\tXORQ R14, R14")
-		for a := 0; a < nr*mr; a++ {
+		for a := 0; a < 4*mr; a++ {
 			p("\tVPXORD Z%d, Z%d, Z%d", a, a, a)
 		}
-		p("\tCMPQ CX, $32")
-		p("\tJLT tail%d", mr)
 		p("loop%d:", mr)
-		body := func(load string) {
-			for r := 0; r < nr; r++ {
-				p("\t%s (%s)(R14*1), %sZ%d", load, wRows[r], mask(load), 16+r)
-			}
-			for i := 0; i < mr; i++ {
-				p("\t%s (%s)(R14*1), %sZ%d", load, xRows[i], mask(load), 20+i)
-			}
-			for i := 0; i < mr; i++ {
-				for r := 0; r < nr; r++ {
-					p("\t%s // VDPBF16PS Z%d, Z%d, Z%d", byteList(vdpbf16ps(i*nr+r, 16+r, 20+i)), i*nr+r, 16+r, 20+i)
-				}
+		for c := 0; c < 4; c++ {
+			p("\tVMOVDQU16 %d(AX), Z%d", 64*c, 24+c)
+		}
+		for i := 0; i < mr; i++ {
+			bx := 28 + i%4
+			p("\tVPBROADCASTD (%s)(R13*1), Z%d", xRows[i], bx)
+			for c := 0; c < 4; c++ {
+				a := 4*i + c
+				p("\t%s // VDPBF16PS Z%d, Z%d, Z%d", byteList(vdpbf16ps(a, 24+c, bx)), a, 24+c, bx)
 			}
 		}
-		body("VMOVDQU16")
-		p("\tADDQ $64, R14")
-		p("\tSUBQ $32, CX")
-		p("\tCMPQ CX, $32")
-		p("\tJGE loop%d", mr)
-		p("tail%d:", mr)
-		p("\tTESTQ CX, CX")
-		p("\tJEQ reduce%d", mr)
-		p("\tMOVL $1, BX")
-		p("\tSHLL CX, BX")
-		p("\tSUBL $1, BX")
-		p("\tKMOVD BX, K1")
-		body("VMOVDQU16.Z")
-		p("reduce%d:", mr)
+		p("\tADDQ $256, AX")
+		p("\tADDQ $4, R13")
+		p("\tDECQ CX")
+		p("\tJNZ loop%d", mr)
 		for i := 0; i < mr; i++ {
-			for r := 0; r < nr; r++ {
-				a := i*nr + r
-				p("\tVEXTRACTF64X4 $1, Z%d, Y24", a)
-				p("\tVADDPS Y24, Y%d, Y%d", a, a)
-				p("\tVEXTRACTF32X4 $1, Y%d, X24", a)
-				p("\tVADDPS X24, X%d, X%d", a, a)
+			for c := 0; c < 4; c++ {
+				a := 4*i + c
+				p("\tVADDPS %d(DI), Z%d, Z%d", 64*c, a, a)
+				p("\tVMOVUPS Z%d, %d(DI)", a, 64*c)
 			}
-			a := i * nr
-			p("\tVHADDPS X%d, X%d, X%d", a+1, a, a)
-			p("\tVHADDPS X%d, X%d, X%d", a+3, a+2, a+2)
-			p("\tVHADDPS X%d, X%d, X%d", a+2, a, a)
-			p("\tVMOVUPS X%d, (DI)", a)
-			p("\tADDQ R15, DI")
+			if i < mr-1 {
+				p("\tADDQ R15, DI")
+			}
 		}
 		p("\tVZEROUPPER")
 		p("\tRET")
 	}
-}
-
-func mask(load string) string {
-	if load == "VMOVDQU16.Z" {
-		return "K1, "
-	}
-	return ""
 }
 
 func byteList(bs []byte) string {
