@@ -118,6 +118,7 @@ func TestMulTShapes(t *testing.T) {
 				}
 				ne.e.MulT(p.x, p.m, p.w, p.bias, out)
 				p.check(t, fmt.Sprintf("%s bias=%v", ne.name, withBias), out)
+				checkNoFallback(t, ne)
 			}
 		}
 	}
@@ -191,6 +192,7 @@ func TestMulTConcurrent(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		checkNoFallback(t, ne)
 		for g, out := range outs {
 			probs[g%len(probs)].check(t, ne.name+" concurrent", out)
 		}
@@ -232,5 +234,16 @@ func TestLoadGo(t *testing.T) {
 	}
 	if _, _, err := Load(Options{Threads: -1}); err == nil {
 		t.Error("Load with Threads -1 succeeded")
+	}
+}
+
+// checkNoFallback fails when a oneDNN engine handed a product to the Go
+// kernels because oneDNN failed.
+func checkNoFallback(t *testing.T, ne namedEngine) {
+	t.Helper()
+	if e, ok := ne.e.(*OneDNNEngine); ok {
+		if n, err := e.Fallbacks(); n > 0 {
+			t.Fatalf("%s: %d products fell back to Go: %v", ne.name, n, err)
+		}
 	}
 }
