@@ -12,15 +12,16 @@ import (
 	"blipflow/model/nn"
 )
 
-// bf16 keeps 8 significant bits: rounding a weight changes it by at most
-// u = 2^-9 of its value, so one product x·Wᵀ moves by at most u·Σ|x_k·w_k|,
-// and for weights of random sign the sum of the errors grows like the square
-// root of the terms rather than their number. A forward pass chains L such
+// bf16 keeps 8 significant bits: rounding a value changes it by at most
+// u = 2^-9 of itself. The native engines (VDPBF16PS, oneDNN) round the
+// activations to bf16 as well, so one product x·Wᵀ moves by at most
+// 2u·Σ|x_k·w_k|, and for terms of random sign the errors largely cancel
+// (they grow like the square root of the terms, not their number). A forward pass chains L such
 // products (each residual block adds its own), so the error relative to the
 // largest output stays below L·u, L the bf16 products on the longest path:
 // vision 2 blocks × 4 products + the patch embedding; the Q-Former (fp32)
 // reads the vision output; the logits add 2 OPT blocks × 6 products and the
-// head. Measured errors are 2–4 u, well inside.
+// head. Measured errors are 1–5 u, well inside.
 const bf16Unit = 1.0 / 512
 
 // relErr returns the largest absolute difference relative to the largest

@@ -46,7 +46,7 @@ func (w *Weight) DType() DType {
 // Len returns the number of elements.
 func (w *Weight) Len() int {
 	if w.Half != nil {
-		return len(w.Half.Data)
+		return w.Half.Rows * w.Half.Cols
 	}
 	return len(w.Data)
 }
@@ -54,18 +54,18 @@ func (w *Weight) Len() int {
 // Bytes returns the size of the stored values.
 func (w *Weight) Bytes() int {
 	if w.Half != nil {
-		return 2 * len(w.Half.Data)
+		return 2 * w.Half.Rows * w.Half.Cols
 	}
 	return 4 * len(w.Data)
 }
 
 // Row copies row i of a weight seen as [Shape[0]][rest] into dst as float32.
 func (w *Weight) Row(i int, dst []float32) {
-	n := len(dst)
 	if w.Half != nil {
-		bf16.ToFloat32(dst, w.Half.Data[i*n:(i+1)*n])
+		w.Half.Row(dst, i)
 		return
 	}
+	n := len(dst)
 	copy(dst, w.Data[i*n:(i+1)*n])
 }
 
@@ -90,7 +90,7 @@ type TypedSource interface {
 // (RandomSource).
 type shapedSource interface {
 	Shaped(shape []int) []float32
-	ShapedBF16(shape []int) []uint16
+	ShapedBF16(dst []uint16, shape []int) []uint16
 }
 
 // Loader reads weights from a Source, checking each shape, and remembers the
@@ -102,10 +102,15 @@ type Loader struct {
 	prefix string
 	err    *error
 	matrix DType
+	// scratch holds a tensor rounded to bf16 until it is packed (shared by
+	// the loader's Subs, so conversion needs one tensor's worth of room).
+	scratch *[]uint16
 }
 
 // NewLoader returns a Loader over src.
-func NewLoader(src Source) *Loader { return &Loader{src: src, err: new(error)} }
+func NewLoader(src Source) *Loader {
+	return &Loader{src: src, err: new(error), scratch: new([]uint16)}
+}
 
 // Err returns the first error met by this loader or any loader made from it
 // with Sub.
@@ -114,7 +119,7 @@ func (l *Loader) Err() error { return *l.err }
 // Sub returns a loader whose names are prefixed with p + ".", sharing the
 // error state.
 func (l *Loader) Sub(p string) *Loader {
-	return &Loader{src: l.src, prefix: l.name(p), err: l.err, matrix: l.matrix}
+	return &Loader{src: l.src, prefix: l.name(p), err: l.err, matrix: l.matrix, scratch: l.scratch}
 }
 
 // Matrices returns a loader like l whose matrices (and those of its Subs)
@@ -182,9 +187,10 @@ func (l *Loader) storable(full string) error {
 }
 
 // Matrix loads the named tensor in the loader's matrix dtype, checking its
-// shape. fp32 and fp16 tensors are rounded to bf16 one at a time (and the
-// checkpoint's pages of the fp32 original dropped), bf16 tensors are used as
-// stored.
+// shape. A bf16 matrix is packed at once into the layout the bf16 engines
+// multiply from, so memory holds one copy of it: fp32 and fp16 tensors are
+// rounded to bf16 one at a time in a reused buffer (and the checkpoint's
+// pages of the original dropped), bf16 tensors are packed from the mapping.
 func (l *Loader) Matrix(n string, shape ...int) *Weight {
 	if l.matrix != BF16 {
 		return l.Tensor(n, shape...)
@@ -199,7 +205,8 @@ func (l *Loader) Matrix(n string, shape ...int) *Weight {
 		cols *= d
 	}
 	if r, ok := l.src.(shapedSource); ok {
-		w.Half = bf16.NewMatrix(rows, cols, r.ShapedBF16(shape))
+		w.Half = bf16.NewMatrix(rows, cols, r.ShapedBF16(l.buffer(rows*cols), shape))
+		w.Half.Pack()
 		return w
 	}
 	if err := l.storable(full); err != nil {
@@ -222,21 +229,29 @@ func (l *Loader) Matrix(n string, shape ...int) *Weight {
 			return w
 		}
 		got = g
-		half = make([]uint16, len(data))
+		half = l.buffer(len(data))
 		bf16.FromFloat32(half, data)
-		if typed {
-			if err := ts.Release(full); err != nil {
-				l.fail(err)
-				return w
-			}
-		}
 	}
 	if !sameShape(got, shape) {
 		l.fail(fmt.Errorf("tensor %q has shape %v, the config implies %v", full, got, shape))
 		return w
 	}
 	w.Half = bf16.NewMatrix(rows, cols, half)
+	w.Half.Pack()
+	if typed {
+		if err := ts.Release(full); err != nil {
+			l.fail(err)
+		}
+	}
 	return w
+}
+
+// buffer returns the loader's scratch space for n bf16 values.
+func (l *Loader) buffer(n int) []uint16 {
+	if cap(*l.scratch) < n {
+		*l.scratch = make([]uint16, n)
+	}
+	return (*l.scratch)[:n]
 }
 
 // Linear loads name.weight [out,in] (a matrix, see Matrix) and, when bias is
@@ -310,14 +325,19 @@ func (r *RandomSource) Float32(name string) ([]float32, []int, error) {
 	return nil, nil, fmt.Errorf("random source: tensor %q needs a shape", name)
 }
 
-// ShapedBF16 returns random data of the given shape rounded to bf16, made
-// directly (no float32 copy of the whole tensor).
-func (r *RandomSource) ShapedBF16(shape []int) []uint16 {
+// ShapedBF16 fills dst (when long enough, else a new slice) with random
+// data of the given shape rounded to bf16, made directly (no float32 copy
+// of the whole tensor).
+func (r *RandomSource) ShapedBF16(dst []uint16, shape []int) []uint16 {
 	n := 1
 	for _, d := range shape {
 		n *= d
 	}
-	out := make([]uint16, n)
+	out := dst
+	if len(out) < n {
+		out = make([]uint16, n)
+	}
+	out = out[:n]
 	var buf [4096]float32
 	for lo := 0; lo < n; lo += len(buf) {
 		chunk := buf[:min(len(buf), n-lo)]

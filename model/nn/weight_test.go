@@ -49,11 +49,15 @@ func TestLoaderMatrixDTypes(t *testing.T) {
 	if row[0] != 1 || math.Abs(float64(row[1]-3.0e-3)) > 3.0e-3/256 {
 		t.Errorf("a row 1 = %v", row)
 	}
-	if len(src.released) != 1 || src.released[0] != "a" {
-		t.Errorf("released %v, want the converted fp32 tensor a only", src.released)
+	if strings.Join(src.released, ",") != "a,b" {
+		t.Errorf("released %v, want both tensors' pages dropped once packed", src.released)
 	}
-	if &b.Half.Data[0] != &src.bf["b"][0] {
-		t.Error("a bf16 tensor was copied, want it used as stored")
+	if !a.Half.Packed() || !b.Half.Packed() {
+		t.Error("bf16 matrices not packed at load")
+	}
+	b.Row(1, row)
+	if row[0] != 3 || row[1] != 4 {
+		t.Errorf("b row 1 = %v, want the stored bf16 values [3 4]", row)
 	}
 	if f := NewLoader(src).Matrix("a", 2, 2); f.DType() != F32 || f.Data[1] != -2.5 {
 		t.Errorf("fp32 loader: %v", f.DType())
