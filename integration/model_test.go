@@ -18,7 +18,7 @@ import (
 func TestTinyCheckpointCaptions(t *testing.T) {
 	e := newEnv(t, 60, false)
 	dir := fixtures.Path("opt-tiny", "model")
-	expect, err := blip2model.Loader(engine.Options{}, generate.Config{})(context.Background(), dir)
+	expect, err := blip2model.Loader(engine.Options{DType: "fp32"}, generate.Config{})(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"blipflow/model/engine"
 	"blipflow/pipeline"
 	"blipflow/pipeline/coordinator"
 	"blipflow/pipeline/fetch"
@@ -48,6 +49,7 @@ type runFlags struct {
 	maxSize      int64
 	showProgress bool
 	dedup        bool
+	runtime      engine.Options // with --local: --backend, --dtype
 	dedupTable   string
 	inputs       sharding.InputOptions
 	fetch        fetch.Config
@@ -77,6 +79,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxSize, "max-size", 0, "skip images larger than this many bytes (0: no limit)")
 	fs.BoolVar(&f.showProgress, "progress", true, "draw a progress bar on stderr")
 	f.fetch.RegisterFlags(fs)
+	f.runtime.RegisterFlags(fs)
 	fs.BoolVar(&f.dedup, "dedup", false, "process each image content (SHA-256 of the bytes) once: later copies become rows with duplicate_of in extra")
 	fs.StringVar(&f.dedupTable, "dedup-table", "", "also skip images whose content is in this earlier results table (a .parquet path or s3:// URL); implies --dedup")
 }
@@ -170,7 +173,7 @@ func (f *runFlags) runLocal(ctx context.Context, req coordinator.Request, cm *me
 	if err != nil {
 		return coordinator.Manifest{}, err
 	}
-	model, err := pipeline.LoadModel(ctx, f.model, localModels())
+	model, err := pipeline.LoadModel(ctx, f.model, localModels(f.runtime))
 	if err != nil {
 		return coordinator.Manifest{}, err
 	}

@@ -25,7 +25,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	shape := fs.String("shape", "blip2-opt-2.7b", "released checkpoint whose shape to build (blip2-opt-2.7b, blip2-opt-6.7b, blip2-flan-t5-xl)")
 	modelDir := fs.String("model", "", "time this checkpoint folder instead of a random model")
-	backend := fs.String("backend", "auto", "BLAS backend: auto, go or openblas")
+	rt := runtimeFlags(fs)
 	batches := fs.String("decode-batch", "1,8,32", "batch sizes of the timed decode step")
 	promptLen := fs.Int("prompt-len", 10, "text tokens after the queries in the timed prefill")
 	repeats := fs.Int("repeats", 2, "report the best of this many runs")
@@ -35,14 +35,14 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	b, warning, err := blas.Load(blas.Options{Backend: blas.Kind(*backend)})
+	ops, err := openOps(rt)
 	if err != nil {
 		return err
 	}
-	if warning != "" {
-		fmt.Fprintln(os.Stderr, "warning:", warning)
+	var b blas.Backend = blas.Gonum{}
+	if cpu, ok := ops.(*nn.CPU); ok {
+		b = cpu.BLAS
 	}
-	ops := nn.NewCPU(b)
 	var m *blip2.Model
 	var label string
 	start := time.Now()

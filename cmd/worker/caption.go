@@ -8,12 +8,8 @@ import (
 	"fmt"
 	"io"
 
-	"os"
-
-	"blipflow/model/blas"
 	"blipflow/model/engine"
 	"blipflow/model/generate"
-	"blipflow/model/hub"
 )
 
 func init() {
@@ -61,7 +57,7 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 	model := fs.String("model", "", "checkpoint folder or Hugging Face model name (required)")
 	prompt := fs.String("prompt", "", "text the caption continues, e.g. \"Question: what is shown? Answer:\"")
 	batch := fs.Int("batch-size", 8, "images encoded and decoded together")
-	backend := fs.String("backend", "", "BLAS backend: auto, go or openblas (default $BLIPFLOW_BLAS or auto)")
+	rt := runtimeFlags(fs)
 	genConfig := generationFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: worker caption --model DIR|NAME [flags] IMAGE...")
@@ -82,7 +78,7 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e, err := openEngine(ctx, *model, *backend)
+	e, err := openEngine(ctx, *model, rt)
 	if err != nil {
 		return err
 	}
@@ -130,21 +126,9 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
-// openEngine loads a checkpoint with the chosen BLAS backend, showing a
-// download progress bar when the model comes from the Hub.
-func openEngine(ctx context.Context, model, backend string) (*engine.Engine, error) {
-	opts := engine.Options{Hub: hub.Options{Progress: os.Stderr}}
-	if backend != "" {
-		b, warning, err := blas.Load(blas.Options{Backend: blas.Kind(backend)})
-		if err != nil {
-			return nil, err
-		}
-		if warning != "" {
-			fmt.Fprintln(os.Stderr, "warning:", warning)
-		}
-		opts.BLAS = b
-	}
-	e, err := engine.Open(ctx, model, opts)
+// openEngine loads a checkpoint with the runtime the flags chose.
+func openEngine(ctx context.Context, model string, rt *engine.Options) (*engine.Engine, error) {
+	e, err := engine.Open(ctx, model, *rt)
 	if err == nil {
 		boundHeapGrowth()
 	}

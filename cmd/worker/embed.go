@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"blipflow/model/engine"
-	"blipflow/model/hub"
 	"blipflow/schemas"
 )
 
@@ -25,10 +24,10 @@ type embeddingModel struct {
 	*engine.Engine
 }
 
-// openEmbeddingModel loads a checkpoint folder or model name with the BLAS
-// backend $BLIPFLOW_BLAS selects.
-func openEmbeddingModel(ctx context.Context, ref string) (*embeddingModel, error) {
-	e, err := engine.Open(ctx, ref, engine.Options{Hub: hub.Options{Progress: os.Stderr}})
+// openEmbeddingModel loads a checkpoint folder or model name with the
+// runtime the flags chose.
+func openEmbeddingModel(ctx context.Context, ref string, rt *engine.Options) (*embeddingModel, error) {
+	e, err := engine.Open(ctx, ref, *rt)
 	if err != nil {
 		return nil, err
 	}
@@ -75,6 +74,7 @@ type embedLine struct {
 // Parquet embeddings table.
 func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
+	rt := runtimeFlags(fs)
 	modelDir := fs.String("model", "", "checkpoint folder or model name (an image-text retrieval checkpoint for ITC embeddings)")
 	texts := fs.Bool("text", false, "the inputs are texts: write their ITC text embeddings")
 	outPath := fs.String("out", "", "write a Parquet embeddings table here instead of JSON lines to stdout")
@@ -91,7 +91,7 @@ func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 	case *batchSize < 1:
 		return fmt.Errorf("--batch-size %d: want at least 1", *batchSize)
 	}
-	e, err := openEmbeddingModel(ctx, *modelDir)
+	e, err := openEmbeddingModel(ctx, *modelDir, rt)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,7 @@ type searchHit struct {
 // embeddings table by ITC similarity, streaming the table once.
 func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	rt := runtimeFlags(fs)
 	modelDir := fs.String("model", "", "image-text retrieval checkpoint folder (the one that embedded the table)")
 	tablePath := fs.String("table", "", "Parquet embeddings table written by 'worker embed --out' or the pipeline")
 	top := fs.Int("top", 10, "rows to print per query")
@@ -51,7 +52,7 @@ func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 	case *top < 1:
 		return fmt.Errorf("--top %d: want at least 1", *top)
 	}
-	e, err := openEmbeddingModel(ctx, *modelDir)
+	e, err := openEmbeddingModel(ctx, *modelDir, rt)
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prefill: %w", err)
 	}
-	lmBytes := 4 * float64(o5.params())
+	lmBytes := float64(o5.weightBytes())
 	out = append(out, StageTiming{Stage: fmt.Sprintf("prefill (%d tokens)", n), Batch: 1, Seconds: secs, FLOP: o5.flop(n, n) + 2*float64(o5.dim*o5.cfg.VocabSize), WeightBytes: lmBytes})
 	for _, b := range o.DecodeBatch {
 		d := o5.emptyDecoder(m, b, o.DecodePast)
@@ -162,16 +162,17 @@ func (o *OPT) flop(n, tk int) float64 {
 	return float64(len(o.layers)) * float64(n) * (8*d*d + 4*d*f + 4*float64(tk)*d)
 }
 
-// params counts the language model's weights (the head once when tied).
-func (o *OPT) params() int {
-	n := len(o.embed.Data) + len(o.positions.Data)
+// weightBytes is the size of the language model's weights (the head once
+// when tied).
+func (o *OPT) weightBytes() int {
+	n := o.embed.Bytes() + o.positions.Bytes()
 	for _, l := range o.layers {
 		for _, lin := range []*nn.Linear{l.q, l.k, l.v, l.out, l.fc1, l.fc2} {
-			n += len(lin.W.Data)
+			n += lin.W.Bytes()
 		}
 	}
 	if o.lmHead.W != o.embed {
-		n += len(o.lmHead.W.Data)
+		n += o.lmHead.W.Bytes()
 	}
 	return n
 }

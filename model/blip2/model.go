@@ -62,9 +62,12 @@ func New(cfg config.BLIP2, src nn.Source, ops nn.Ops) (*Model, error) {
 		return nil, err
 	}
 	l := nn.NewLoader(src)
+	// The vision encoder's and the language model's matrices take the ops'
+	// weight dtype; the Q-Former and the projection stay float32.
+	big := l.Matrices(ops.WeightDType())
 	m := &Model{Config: cfg, Ops: ops}
 	var err error
-	if m.Vision, err = loadVision(l.Sub("vision_model"), cfg.Vision); err != nil {
+	if m.Vision, err = loadVision(big.Sub("vision_model"), cfg.Vision); err != nil {
 		return nil, err
 	}
 	if m.QFormer, err = loadQFormer(l, cfg); err != nil {
@@ -74,9 +77,9 @@ func New(cfg config.BLIP2, src nn.Source, ops nn.Ops) (*Model, error) {
 		m.Projection = l.Linear("language_projection", cfg.QFormer.HiddenSize, cfg.TextHidden(), true)
 		switch cfg.Text.ModelType {
 		case config.OPT:
-			m.LM, err = loadOPT(l.Sub("language_model"), cfg.Text)
+			m.LM, err = loadOPT(big.Sub("language_model"), cfg.Text)
 		case config.T5:
-			m.LM, err = loadT5(l.Sub("language_model"), cfg.Text)
+			m.LM, err = loadT5(big.Sub("language_model"), cfg.Text)
 		}
 		if err != nil {
 			return nil, err

@@ -42,7 +42,7 @@ func loadOPT(l *nn.Loader, c config.Text) (*OPT, error) {
 	d, dw := c.HiddenSize, c.WordEmbedProjDim
 	o := &OPT{cfg: c, act: act, heads: c.NumAttentionHeads, dim: d}
 	dl := l.Sub("model.decoder")
-	o.embed = dl.Tensor("embed_tokens.weight", c.VocabSize, dw)
+	o.embed = dl.Matrix("embed_tokens.weight", c.VocabSize, dw)
 	o.positions = dl.Tensor("embed_positions.weight", c.MaxPositionEmbeddings+optPositionOffset, d)
 	if dw != d {
 		o.projIn = dl.Linear("project_in", dw, d, false)
@@ -68,7 +68,7 @@ func loadOPT(l *nn.Loader, c config.Text) (*OPT, error) {
 	}
 	head := o.embed
 	if l.Has("lm_head.weight") {
-		head = l.Tensor("lm_head.weight", c.VocabSize, dw)
+		head = l.Matrix("lm_head.weight", c.VocabSize, dw)
 	}
 	o.lmHead = &nn.Linear{In: dw, Out: c.VocabSize, W: head}
 	return o, nil

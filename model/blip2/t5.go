@@ -49,7 +49,7 @@ func loadT5(l *nn.Loader, c config.Text) (*T5, error) {
 	act, _ := nn.ActivationByName(actName)
 	d, inner := c.DModel, c.NumHeads*c.DKV
 	t := &T5{cfg: c, act: act, gated: gated, heads: c.NumHeads, dkv: c.DKV}
-	t.shared = l.Tensor("shared.weight", c.VocabSize, d)
+	t.shared = l.Matrix("shared.weight", c.VocabSize, d)
 	eps := c.LayerNormEpsilon
 	stack := func(name string, n int, decoder bool) t5Stack {
 		sl := l.Sub(name)
@@ -89,7 +89,7 @@ func loadT5(l *nn.Loader, c config.Text) (*T5, error) {
 	t.decoder = stack("decoder", *c.NumDecoderLayers, true)
 	head := t.shared
 	if l.Has("lm_head.weight") && !c.TieWordEmbeddings {
-		head = l.Tensor("lm_head.weight", c.VocabSize, d)
+		head = l.Matrix("lm_head.weight", c.VocabSize, d)
 	}
 	t.lmHead = &nn.Linear{In: d, Out: c.VocabSize, W: head}
 	t.scaleOut = c.TieWordEmbeddings

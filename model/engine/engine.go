@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,9 +24,17 @@ import (
 
 // Options configure Open.
 type Options struct {
-	// BLAS is the matrix backend; nil loads the default (OpenBLAS when
-	// present, else pure Go) and reports a fallback through Warn.
+	// Backend is the ops the model runs on. Nil builds CPU ops from BLAS
+	// (or BLASKind) and DType (see OpenBackend).
+	Backend nn.Ops
+	// BLAS is the fp32 matrix backend; nil loads the one BLASKind names
+	// (empty: $BLIPFLOW_BLAS, else OpenBLAS when present, else pure Go)
+	// and reports a fallback through Warn.
 	BLAS blas.Backend
+	// BLASKind is auto, go or openblas (used when BLAS is nil).
+	BLASKind string
+	// DType is the weight dtype: auto (empty), bf16 or fp32.
+	DType string
 	// Hub configures the download of a model given by name.
 	Hub hub.Options
 	// Warn receives one-line warnings (nil: standard error).
@@ -67,21 +76,17 @@ func Open(ctx context.Context, ref string, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := o.BLAS
-	if b == nil {
-		var w string
-		if b, w, err = blas.Default(); err != nil {
+	ops := o.Backend
+	if ops == nil {
+		if ops, err = o.OpenBackend(warn); err != nil {
 			return nil, err
-		}
-		if w != "" {
-			warn(w)
 		}
 	}
 	e := &Engine{Dir: dir, Name: ref}
 	if e.Fingerprint, err = Fingerprint(dir); err != nil {
 		return nil, err
 	}
-	if e.Model, err = blip2.Load(dir, nn.NewCPU(b)); err != nil {
+	if e.Model, err = blip2.Load(dir, ops); err != nil {
 		return nil, err
 	}
 	if e.Retrieval, err = e.Model.Retrieval(); err != nil {
@@ -126,6 +131,40 @@ func Open(ctx context.Context, ref string, o Options) (*Engine, error) {
 		e.Generation = generate.Config{EOSTokenID: generate.TokenIDs{eos}, PadTokenID: &pad}
 	}
 	return e, nil
+}
+
+// RegisterFlags adds --backend (the fp32 BLAS) and --dtype (the weight
+// dtype) to fs, setting o's BLASKind and DType.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.BLASKind, "backend", o.BLASKind, "fp32 BLAS: auto, go or openblas (default $"+blas.EnvBackend+", else auto)")
+	if o.DType == "" {
+		o.DType = nn.DTypeAuto
+	}
+	fs.StringVar(&o.DType, "dtype", o.DType, "weight dtype: auto (bf16 where the CPU has AVX512-BF16 or AMX, else fp32), bf16 or fp32")
+}
+
+// OpenBackend builds the CPU ops o describes (ignoring o.Backend), passing
+// each fallback's one-line warning to warn.
+func (o Options) OpenBackend(warn func(string)) (nn.Ops, error) {
+	b := o.BLAS
+	if b == nil && o.BLASKind != "" {
+		var w string
+		var err error
+		if b, w, err = blas.Load(blas.Options{Backend: blas.Kind(o.BLASKind)}); err != nil {
+			return nil, err
+		}
+		if w != "" {
+			warn(w)
+		}
+	}
+	ops, warnings, err := nn.OpenCPU(nn.BackendOptions{BLAS: b, DType: o.DType})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		warn(w)
+	}
+	return ops, nil
 }
 
 // Close releases the weights.

@@ -13,7 +13,7 @@ import (
 
 func open(t *testing.T, model string) *Engine {
 	t.Helper()
-	e, err := Open(context.Background(), fixtures.Path(model, "model"), Options{BLAS: blas.Gonum{}})
+	e, err := Open(context.Background(), fixtures.Path(model, "model"), Options{BLAS: blas.Gonum{}, DType: "fp32"})
 	if err != nil {
 		t.Fatal(err)
 	}

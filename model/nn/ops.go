@@ -6,6 +6,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"blipflow/model/bf16"
 	"blipflow/model/blas"
 )
 
@@ -13,8 +14,11 @@ import (
 // only uses this interface, so a GPU implementation of the same ops can
 // replace the CPU one without other changes.
 type Ops interface {
-	// Name describes the implementation (and its BLAS).
+	// Name describes the implementation (its BLAS, bf16 engine and dtype).
 	Name() string
+	// WeightDType is the dtype the model's large matrices are stored in
+	// for these ops (the loader converts them at load time).
+	WeightDType() DType
 	// Linear applies l to the last dimension of x.
 	Linear(x *G.Node, l *Linear) *G.Node
 	// Norm applies a layer norm or RMS norm to the last dimension of x.
@@ -40,16 +44,37 @@ type AttentionSpec struct {
 	KVTimeMajor    bool
 }
 
-// CPU implements Ops with this package's kernels and a BLAS backend.
+// CPU implements Ops with this package's kernels, a BLAS backend for fp32
+// products and, when the weights are bf16, a bf16 engine for the products
+// with them. Activations, accumulation, norms and softmax are float32.
 type CPU struct {
 	BLAS blas.Backend
+	// BF16 multiplies by bf16 weights; set when DType is BF16.
+	BF16  bf16.Engine
+	DType DType
 }
 
-// NewCPU returns CPU ops over the given BLAS.
-func NewCPU(b blas.Backend) *CPU { return &CPU{BLAS: b} }
+// NewCPU returns fp32 CPU ops over the given BLAS.
+func NewCPU(b blas.Backend) *CPU { return &CPU{BLAS: b, DType: F32} }
 
-// Name describes the ops and their BLAS.
-func (c *CPU) Name() string { return "cpu (" + c.BLAS.Name() + ")" }
+// NewCPUBF16 returns CPU ops whose large matrices are bf16, multiplied by e.
+func NewCPUBF16(b blas.Backend, e bf16.Engine) *CPU { return &CPU{BLAS: b, BF16: e, DType: BF16} }
+
+// Name describes the ops, their BLAS and bf16 engine.
+func (c *CPU) Name() string {
+	if c.DType == BF16 {
+		return "cpu bf16 (" + c.BF16.Name() + "; fp32: " + c.BLAS.Name() + ")"
+	}
+	return "cpu fp32 (" + c.BLAS.Name() + ")"
+}
+
+// WeightDType implements Ops.
+func (c *CPU) WeightDType() DType {
+	if c.DType == "" {
+		return F32
+	}
+	return c.DType
+}
 
 // apply adds o to the graph. Building fails only on a programming error
 // (types or arity), so it panics; shape errors surface when the graph runs.
@@ -72,6 +97,17 @@ func (c *CPU) Linear(x *G.Node, l *Linear) *G.Node {
 			return lastDim(in[0], l.Out), nil
 		},
 		do: func(in []*tensor.Dense, out []float32) error {
+			if l.W.Half != nil {
+				if c.BF16 == nil {
+					return fmt.Errorf("linear %s: bf16 weights but no bf16 engine", l.W.Name)
+				}
+				var bias []float32
+				if l.B != nil {
+					bias = l.B.Data
+				}
+				c.BF16.MulT(f32(in[0]), rows(in[0].Shape()), l.W.Half, bias, out)
+				return nil
+			}
 			linear(c.BLAS, l, f32(in[0]), rows(in[0].Shape()), out)
 			return nil
 		},
@@ -219,7 +255,7 @@ func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
 				if id < 0 || id >= table.Shape[0] {
 					return fmt.Errorf("token id %d outside the vocabulary of %d (%s)", id, table.Shape[0], table.Name)
 				}
-				copy(out[i*dim:(i+1)*dim], table.Data[id*dim:(id+1)*dim])
+				table.Row(id, out[i*dim:(i+1)*dim])
 			}
 			return nil
 		},

@@ -1,0 +1,44 @@
+// Package bf16 multiplies fp32 activations by bfloat16 weights with fp32
+// accumulation, the matrix product of a model whose weights are held in bf16.
+//
+// An Engine computes out = x·Wᵀ (+ bias) for a weight Matrix W [out][in]
+// stored as bf16. Load picks the fastest engine the machine runs: oneDNN
+// (libdnnl.so.2, loaded at run time with purego) for many rows, and this
+// package's own kernels (AVX512-BF16 or AVX-512 assembly, or pure Go) for
+// the few rows of a decode step.
+package bf16
+
+import (
+	"math"
+)
+
+// FromFloat32 rounds src to bf16 (round to nearest even, NaN kept NaN) into
+// dst, which must be at least as long as src.
+func FromFloat32(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	for i, f := range src {
+		dst[i] = Round(f)
+	}
+}
+
+// Round rounds one float32 to bf16 (round to nearest even; a NaN stays a
+// NaN, made quiet; values past the largest bf16 become ±Inf).
+func Round(f float32) uint16 {
+	b := math.Float32bits(f)
+	if b&0x7fffffff > 0x7f800000 {
+		return uint16(b>>16) | 0x40
+	}
+	b += 0x7fff + (b>>16)&1
+	return uint16(b >> 16)
+}
+
+// ToFloat32 widens src into dst, which must be at least as long as src.
+func ToFloat32(dst []float32, src []uint16) {
+	dst = dst[:len(src)]
+	for i, h := range src {
+		dst[i] = math.Float32frombits(uint32(h) << 16)
+	}
+}
+
+// Widen returns the float32 value of one bf16.
+func Widen(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }

@@ -1,0 +1,70 @@
+package bf16
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestRound(t *testing.T) {
+	cases := []struct {
+		in   float32
+		want uint16
+	}{
+		{0, 0},
+		{1, 0x3f80},
+		{-2, 0xc000},
+		{math.Float32frombits(0x3f808000), 0x3f80}, // tie, even below
+		{math.Float32frombits(0x3f818000), 0x3f82}, // tie, odd below: up
+		{math.Float32frombits(0x3f808001), 0x3f81}, // above the tie
+		{math.Float32frombits(0x3f807fff), 0x3f80}, // below the tie
+		{math.MaxFloat32, 0x7f80},                  // rounds past the largest bf16
+		{float32(math.Inf(-1)), 0xff80},
+		{math.Float32frombits(0x00000001), 0x0000}, // smallest denormal rounds to zero
+	}
+	for _, c := range cases {
+		if got := Round(c.in); got != c.want {
+			t.Errorf("Round(%g = %#08x) = %#04x, want %#04x", c.in, math.Float32bits(c.in), got, c.want)
+		}
+	}
+	// NaNs stay NaN, including those whose payload is only in the low bits.
+	for _, bits := range []uint32{0x7fc00000, 0x7f800001, 0xff800001, 0x7fffffff} {
+		if got := Widen(Round(math.Float32frombits(bits))); !math.IsNaN(float64(got)) {
+			t.Errorf("Round(NaN %#08x) widens to %g, want NaN", bits, got)
+		}
+	}
+}
+
+// TestRoundTrip checks that every bf16 value survives widening and
+// rounding, and that FromFloat32/ToFloat32 agree with Round/Widen.
+func TestRoundTrip(t *testing.T) {
+	all := make([]uint16, 1<<16)
+	for i := range all {
+		all[i] = uint16(i)
+	}
+	f := make([]float32, len(all))
+	ToFloat32(f, all)
+	back := make([]uint16, len(all))
+	FromFloat32(back, f)
+	for i, h := range all {
+		if math.IsNaN(float64(f[i])) {
+			continue
+		}
+		if back[i] != h {
+			t.Fatalf("bf16 %#04x -> %g -> %#04x", h, f[i], back[i])
+		}
+	}
+}
+
+// TestRoundError checks the rounding error bound: |Round(x)-x| <= 2^-8 |x|
+// for normal x (8 significant bits, round to nearest: unit roundoff 2^-8).
+func TestRoundError(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		x := float32(r.NormFloat64() * math.Pow(2, float64(r.IntN(60)-30)))
+		got := Widen(Round(x))
+		if d := math.Abs(float64(got - x)); d > math.Abs(float64(x))/256 {
+			t.Fatalf("Round(%g) = %g, error %g > 2^-8|x|", x, got, d)
+		}
+	}
+}

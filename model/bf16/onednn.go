@@ -1,0 +1,290 @@
+package bf16
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"blipflow/model/bf16/dnnl"
+)
+
+// DefaultSmallRows is the largest m the oneDNN engine hands to the Go
+// kernels by default: the crossover measured on AMD Zen 4 (AVX512-BF16, 2
+// threads), where the Go kernels read the weights once for every six rows
+// at close to memory speed and oneDNN's brgemm needs more rows to win.
+const DefaultSmallRows = 16
+
+// EnvOMPWaitPolicy is OpenMP's variable for what idle threads do. Unless it
+// is set, Load sets it to PASSIVE before loading oneDNN, so that OpenMP
+// threads sleep between products instead of spinning on the cores the Go
+// kernels and the rest of the model need.
+const EnvOMPWaitPolicy = "OMP_WAIT_POLICY"
+
+// OneDNNEngine multiplies with oneDNN's matmul primitive (bf16 source and
+// weights, fp32 bias and destination) for more than SmallRows rows, and
+// with the Go kernels below that. oneDNN reads the weights from the packed
+// copy the Go kernels use (oneDNN's own BA16a64b2a layout), so the weights
+// are in memory once. All oneDNN calls run on one OS thread owned by the
+// engine, so that OpenMP keeps one thread team of Threads threads; products
+// that reach oneDNN from several goroutines take turns.
+type OneDNNEngine struct {
+	lib       *dnnl.Library
+	small     *GoEngine
+	smallRows int
+	threads   int
+	impl      string
+	calls     chan func()
+
+	fallbacks atomic.Int64
+	lastErr   atomic.Pointer[error]
+
+	// Owned by the engine's OS thread.
+	eng     *dnnl.Engine
+	prims   map[matmulKey]*matmulPrim
+	scratch []byte
+}
+
+type matmulKey struct {
+	m, k, n int
+	bias    bool
+}
+
+type matmulPrim struct {
+	prim               *dnnl.Primitive
+	src, wei, bia, dst *dnnl.MemoryDesc
+}
+
+// maxPrimitives bounds the primitive cache; past it the cache is emptied
+// (shapes are few in practice: one per layer kind and row count).
+const maxPrimitives = 512
+
+var oneDNNEngines struct {
+	sync.Mutex
+	byOptions map[Options]*OneDNNEngine
+}
+
+// loadOneDNN returns the oneDNN engine for o, made once per process and
+// distinct Options.
+func loadOneDNN(o Options) (Engine, error) {
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		return nil, errNoOneDNN
+	}
+	o.Kind = KindOneDNN
+	if o.Threads == 0 {
+		o.Threads = runtime.GOMAXPROCS(0)
+	}
+	if o.SmallRows == 0 {
+		o.SmallRows = DefaultSmallRows
+	}
+	oneDNNEngines.Lock()
+	defer oneDNNEngines.Unlock()
+	if e, ok := oneDNNEngines.byOptions[o]; ok {
+		return e, nil
+	}
+	e, err := newOneDNNEngine(o)
+	if err != nil {
+		return nil, err
+	}
+	if oneDNNEngines.byOptions == nil {
+		oneDNNEngines.byOptions = map[Options]*OneDNNEngine{}
+	}
+	oneDNNEngines.byOptions[o] = e
+	return e, nil
+}
+
+func newOneDNNEngine(o Options) (*OneDNNEngine, error) {
+	if _, set := os.LookupEnv(EnvOMPWaitPolicy); !set {
+		if err := os.Setenv(EnvOMPWaitPolicy, "PASSIVE"); err != nil {
+			return nil, fmt.Errorf("bf16: set %s: %w", EnvOMPWaitPolicy, err)
+		}
+	}
+	lib, err := dnnl.Open(o.LibraryPath)
+	if err != nil {
+		return nil, err
+	}
+	e := &OneDNNEngine{
+		lib:       lib,
+		small:     NewGoEngine(o.Threads),
+		smallRows: o.SmallRows,
+		threads:   o.Threads,
+		calls:     make(chan func()),
+		prims:     map[matmulKey]*matmulPrim{},
+	}
+	go e.serve()
+	var initErr error
+	e.do(func() { initErr = e.init() })
+	if initErr != nil {
+		close(e.calls)
+		return nil, fmt.Errorf("onednn %s: %w", lib.Path, initErr)
+	}
+	return e, nil
+}
+
+// serve runs the engine's oneDNN calls on one locked OS thread.
+func (e *OneDNNEngine) serve() {
+	runtime.LockOSThread()
+	for f := range e.calls {
+		f()
+	}
+}
+
+// do runs f on the engine's thread and waits for it.
+func (e *OneDNNEngine) do(f func()) {
+	done := make(chan struct{})
+	e.calls <- func() {
+		defer close(done)
+		f()
+	}
+	<-done
+}
+
+// init sets the thread count, creates the engine and checks that a bf16
+// matmul with the packed weight layout can be created on this CPU.
+func (e *OneDNNEngine) init() error {
+	e.lib.SetThreads(e.threads)
+	eng, err := e.lib.NewEngine()
+	if err != nil {
+		return err
+	}
+	e.eng = eng
+	p, err := e.primitive(matmulKey{m: 32, k: 64, n: 64})
+	if err != nil {
+		return fmt.Errorf("bf16 matmul on %s (isa %s): %w", cpuDescription(), e.lib.EffectiveISA(), err)
+	}
+	e.impl = p.prim.Impl
+	return nil
+}
+
+func cpuDescription() string {
+	_, f := Supported()
+	return f
+}
+
+// Name implements Engine.
+func (e *OneDNNEngine) Name() string {
+	threads := fmt.Sprintf("%d threads", e.threads)
+	if e.lib.MaxThreads() > 0 {
+		threads = fmt.Sprintf("%d OpenMP threads", e.threads)
+	}
+	s := fmt.Sprintf("onednn %s %s (isa %s, %s)", e.lib.Version(), e.impl, e.lib.EffectiveISA(), threads)
+	if e.smallRows > 0 {
+		s += fmt.Sprintf("; m <= %d: %s", e.smallRows, e.small.Name())
+	}
+	return s
+}
+
+// ISA is the instruction set oneDNN dispatches to on this CPU, e.g.
+// "avx512_core_bf16" or "avx512_core_amx".
+func (e *OneDNNEngine) ISA() string { return e.lib.EffectiveISA().String() }
+
+// Impl is the matmul implementation oneDNN chose, e.g.
+// "brg:avx512_core_bf16".
+func (e *OneDNNEngine) Impl() string { return e.impl }
+
+// primitive returns the cached matmul for key, creating it. It runs on
+// the engine's thread.
+func (e *OneDNNEngine) primitive(key matmulKey) (*matmulPrim, error) {
+	if p, ok := e.prims[key]; ok {
+		return p, nil
+	}
+	if len(e.prims) >= maxPrimitives {
+		for k, p := range e.prims {
+			p.prim.Destroy()
+			delete(e.prims, k)
+		}
+	}
+	l := e.lib
+	var p matmulPrim
+	var err error
+	if p.src, err = l.MemoryDesc(key.m, key.k, dnnl.BF16, dnnl.AB); err != nil {
+		return nil, err
+	}
+	if p.wei, err = l.MemoryDesc(key.k, key.n, dnnl.BF16, dnnl.BA16a64b2a); err != nil {
+		return nil, err
+	}
+	if want := roundUp(key.k, blockK) * roundUp(key.n, blockN) * 2; l.Size(p.wei) != want {
+		return nil, fmt.Errorf("weights layout BA16a64b2a of %d×%d takes %d bytes, the packed copy %d", key.k, key.n, l.Size(p.wei), want)
+	}
+	if key.bias {
+		if p.bia, err = l.MemoryDesc(1, key.n, dnnl.F32, dnnl.AB); err != nil {
+			return nil, err
+		}
+	}
+	if p.dst, err = l.MemoryDesc(key.m, key.n, dnnl.F32, dnnl.AB); err != nil {
+		return nil, err
+	}
+	if p.prim, err = e.eng.Matmul(p.src, p.wei, p.bia, p.dst); err != nil {
+		return nil, fmt.Errorf("matmul %d×%d×%d: %w", key.m, key.k, key.n, err)
+	}
+	if p.prim.ScratchpadSize > len(e.scratch) {
+		e.scratch = make([]byte, p.prim.ScratchpadSize)
+	}
+	e.prims[key] = &p
+	return &p, nil
+}
+
+// MulT implements Engine.
+func (e *OneDNNEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []float32) {
+	checkMulT(x, m, w, bias, out)
+	if m == 0 {
+		return
+	}
+	if m <= e.smallRows {
+		e.small.MulT(x, m, w, bias, out)
+		return
+	}
+	pk := w.packed()
+	n, k := w.Rows, w.Cols
+	xp := xPool.Get().(*[]uint16)
+	defer xPool.Put(xp)
+	if cap(*xp) < m*k {
+		*xp = make([]uint16, m*k)
+	}
+	xb := (*xp)[:m*k]
+	FromFloat32(xb, x[:m*k])
+	var err error
+	e.do(func() {
+		var p *matmulPrim
+		if p, err = e.primitive(matmulKey{m: m, k: k, n: n, bias: bias != nil}); err != nil {
+			return
+		}
+		args := []dnnl.Arg{
+			{Kind: dnnl.ArgSrc, MD: p.src, Data: unsafe.Pointer(&xb[0])},
+			{Kind: dnnl.ArgWeights, MD: p.wei, Data: unsafe.Pointer(&pk.data[0])},
+			{Kind: dnnl.ArgDst, MD: p.dst, Data: unsafe.Pointer(&out[0])},
+		}
+		if bias != nil {
+			args = append(args, dnnl.Arg{Kind: dnnl.ArgBias, MD: p.bia, Data: unsafe.Pointer(&bias[0])})
+		}
+		var scratch unsafe.Pointer
+		if len(e.scratch) > 0 {
+			scratch = unsafe.Pointer(&e.scratch[0])
+		}
+		err = e.eng.Execute(p.prim, scratch, args...)
+	})
+	runtime.KeepAlive(xb)
+	runtime.KeepAlive(pk)
+	runtime.KeepAlive(out)
+	runtime.KeepAlive(bias)
+	if err != nil {
+		// Creating or running a primitive for a shape the init check
+		// passed should not fail; when it does, the Go kernels still give
+		// the right answer, and Fallbacks tells.
+		err = fmt.Errorf("onednn matmul %d×%d×%d: %w", m, k, n, err)
+		e.lastErr.Store(&err)
+		e.fallbacks.Add(1)
+		e.small.MulT(x, m, w, bias, out)
+	}
+}
+
+// Fallbacks reports how many products oneDNN failed to run (the Go kernels
+// computed them instead) and the last error.
+func (e *OneDNNEngine) Fallbacks() (int64, error) {
+	if p := e.lastErr.Load(); p != nil {
+		return e.fallbacks.Load(), *p
+	}
+	return e.fallbacks.Load(), nil
+}
