@@ -159,19 +159,27 @@ func (b *Backend) weight(w *nn.Weight) (Tensor, error) {
 	if t, ok := b.weights[w]; ok {
 		return t, nil
 	}
-	if w.Data == nil {
+	data := w.Data
+	if data == nil && w.Half != nil { // a weight loaded as bf16 for the CPU: widen it row by row
+		data = make([]float32, w.Len())
+		cols := w.Len() / w.Shape[0]
+		for r := 0; r < w.Shape[0]; r++ {
+			w.Row(r, data[r*cols:(r+1)*cols])
+		}
+	}
+	if len(data) == 0 {
 		return Tensor{}, fmt.Errorf("weight %s has no data", w.Name)
 	}
 	half := b.Mode == BF16 && !keepsFP32(w)
 	var host []byte
 	if half {
-		h := make([]uint16, len(w.Data))
-		for i, v := range w.Data {
+		h := make([]uint16, len(data))
+		for i, v := range data {
 			h[i] = kernels.ToBF16(v)
 		}
 		host = unsafe.Slice((*byte)(unsafe.Pointer(&h[0])), 2*len(h))
 	} else {
-		host = unsafe.Slice((*byte)(unsafe.Pointer(&w.Data[0])), 4*len(w.Data))
+		host = unsafe.Slice((*byte)(unsafe.Pointer(&data[0])), 4*len(data))
 	}
 	buf, err := b.Ctx.Alloc(uint64(len(host)))
 	if err != nil {

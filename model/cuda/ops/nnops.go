@@ -25,6 +25,11 @@ var _ nn.Ops = (*Ops)(nil)
 // Name describes the backend.
 func (o *Ops) Name() string { return o.B.Name() }
 
+// WeightDType implements nn.Ops: the loader hands over float32 weights and
+// the backend converts the large matrices to bf16 as it uploads them, so no
+// host-side bf16 packing is needed.
+func (o *Ops) WeightDType() nn.DType { return nn.F32 }
+
 // gop is a Gorgonia op computed on the GPU from host tensors.
 type gop struct {
 	name    string
