@@ -14,6 +14,7 @@ import (
 
 	"blipflow/model/blas"
 	"blipflow/model/blip2"
+	"blipflow/model/device"
 	"blipflow/model/generate"
 	"blipflow/model/hub"
 	"blipflow/model/imageproc"
@@ -35,6 +36,8 @@ type Options struct {
 	BLASKind string
 	// DType is the weight dtype: auto (empty), bf16 or fp32.
 	DType string
+	// Device is auto, cpu, cuda or cuda:N (empty: the CPU; see openDevice).
+	Device string
 	// Hub configures the download of a model given by name.
 	Hub hub.Options
 	// Warn receives one-line warnings (nil: standard error).
@@ -141,11 +144,16 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 		o.DType = nn.DTypeAuto
 	}
 	fs.StringVar(&o.DType, "dtype", o.DType, "weight dtype: auto (bf16 where the CPU has AVX512-BF16 or AMX, else fp32), bf16 or fp32")
+	fs.StringVar(&o.Device, "device", o.Device, device.Usage)
 }
 
-// OpenBackend builds the CPU ops o describes (ignoring o.Backend), passing
-// each fallback's one-line warning to warn.
+// OpenBackend builds the ops o describes (ignoring o.Backend): CUDA ops
+// when o.Device resolves to a GPU, else CPU ops, passing each fallback's
+// one-line warning to warn.
 func (o Options) OpenBackend(warn func(string)) (nn.Ops, error) {
+	if gpu, err := o.openDevice(warn); gpu != nil || err != nil {
+		return gpu, err
+	}
 	b := o.BLAS
 	if b == nil && o.BLASKind != "" {
 		var w string
