@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync/atomic"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"blipflow/model/engine"
 	"blipflow/model/generate"
 	"blipflow/pipeline"
-	"blipflow/pipeline/blip2model"
 	"blipflow/pipeline/fetch"
 	"blipflow/pipeline/metrics"
 	"blipflow/pipeline/node"
@@ -26,18 +26,20 @@ func init() {
 	commands["run"] = command{summary: "pull shards from NATS JetStream and process them (pipeline worker)", run: runWorker}
 }
 
-// pipelineModels says how `worker run` loads --model values other than
-// the built-in nop model: BLIP-2 checkpoints (a folder or a Hugging Face
-// name), generating with the checkpoint's defaults.
-func pipelineModels(rt *engine.Options) pipeline.ModelConfig {
-	return pipeline.ModelConfig{
-		Checkpoint: blip2model.Loader(*rt, generate.Config{}),
-	}
+// batchedModels says how `worker run` loads --model values other than the
+// built-in nop model: BLIP-2 checkpoints (a folder or a Hugging Face name),
+// generating with the checkpoint's defaults, batched as the batching flags
+// say (continuous batching on a GPU), with the device metrics on reg.
+func batchedModels(rt *engine.Options, bf *batchingFlags, reg prometheus.Registerer, log *slog.Logger) (pipeline.ModelConfig, error) {
+	l, err := bf.loader(rt, generate.Config{}, reg, log)
+	return pipeline.ModelConfig{Checkpoint: l}, err
 }
 
 func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	rt := runtimeFlags(fs)
+	var bf batchingFlags
+	bf.register(fs)
 	var nf node.Flags
 	nf.Register(fs, ":9090")
 	modelName := fs.String("model", node.EnvString("BLIPFLOW_MODEL", ""), "checkpoint folder or model name, or nop (env BLIPFLOW_MODEL)")
@@ -63,7 +65,12 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	model, err := pipeline.LoadModel(ctx, *modelName, pipelineModels(rt))
+	reg := prometheus.NewRegistry()
+	models, err := batchedModels(rt, &bf, reg, log)
+	if err != nil {
+		return err
+	}
+	model, err := pipeline.LoadModel(ctx, *modelName, models)
 	if err != nil {
 		return err
 	}
@@ -71,7 +78,6 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		defer closer.Close()
 	}
 
-	reg := prometheus.NewRegistry()
 	wm := metrics.NewWorker(reg)
 	var started atomic.Pointer[worker.Worker]
 	ready := func() error {

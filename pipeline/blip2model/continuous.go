@@ -38,13 +38,18 @@ func ContinuousLoader(opts engine.Options, gen generate.Config, cfg continuous.C
 	}
 }
 
+// New wraps an open engine as a plain-batching Model.
+func New(e *engine.Engine, gen generate.Config) *Model {
+	return &Model{e: e, id: e.Name + "@" + e.Fingerprint, gen: gen}
+}
+
 // NewContinuous wraps an open engine.
 func NewContinuous(e *engine.Engine, gen generate.Config, cfg continuous.Config) (*Continuous, error) {
 	s, err := e.Continuous(gen, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Continuous{Model: Model{e: e, id: e.Name + "@" + e.Fingerprint, gen: gen}, s: s}, nil
+	return &Continuous{Model: *New(e, gen), s: s}, nil
 }
 
 // Run submits the batch's images to the shared scheduler and waits for
