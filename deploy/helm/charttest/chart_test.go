@@ -39,8 +39,10 @@ type scenario struct {
 	modelClaim string
 	// pull says whether a model-pull init container downloads the model.
 	pull bool
-	// gpus is the worker's GPU limit (0: none).
-	gpus int64
+	// gpus is the worker's GPU limit (0: none); device and maxBatch the
+	// --device and --max-batch GPU workers get.
+	gpus             int64
+	device, maxBatch string
 	// jobArgs are flag/value pairs the coordinator Job must pass.
 	jobArgs map[string]string
 	// monitoringEndpoint is the KEDA trigger's NATS monitoring address.
@@ -67,6 +69,8 @@ var scenarios = []scenario{
 		modelClaim:   "test-blipflow-model",
 		pull:         true,
 		gpus:         2,
+		device:       "cuda:1",
+		maxBatch:     "96",
 		jobArgs: map[string]string{
 			"--input": "s3://datasets/laion/part-00001/", "--output": "s3://results/laion/", "--task": "both",
 			"--prompt": "a photo of", "--shard-size": "512", "--job": "laion_part_00001", "--nats": "$(NATS_URL)",
@@ -539,6 +543,14 @@ func TestWorker(t *testing.T) {
 				if len(spec.NodeSelector) == 0 {
 					t.Error("no nodeSelector in the GPU scenario")
 				}
+				if args["--device"] != sc.device || args["--dtype"] != "bf16" {
+					t.Errorf("GPU worker args %q: want --device %s --dtype bf16", worker.Args, sc.device)
+				}
+				if args["--max-batch"] != sc.maxBatch {
+					t.Errorf("GPU worker args %q: --max-batch %q, want %q", worker.Args, args["--max-batch"], sc.maxBatch)
+				}
+			} else if args["--device"] != "" || args["--max-batch"] != "" {
+				t.Errorf("CPU worker args %q set a device", worker.Args)
 			}
 
 			// The model volume: mounted, on the expected claim, HF_HOME on it.
