@@ -22,7 +22,7 @@ func TestBatchingFlagsChooseTheModel(t *testing.T) {
 		args       []string
 		continuous bool
 	}{
-		{[]string{"--device", "cpu"}, false},                      // auto: plain batches on the CPU
+		{[]string{"--device", "cpu"}, false},                       // auto: plain batches on the CPU
 		{[]string{"--continuous", "on", "--max-batch", "4"}, true}, // asked for
 		{[]string{"--continuous", "off"}, false},
 	} {

@@ -32,7 +32,13 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	visionLayers := fs.Int("vision-layers", 0, "override the number of vision layers (0: the shape's)")
 	textLayers := fs.Int("text-layers", 0, "override the number of language model layers (0: the shape's)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed stages to this file")
+	captions := fs.String("caption-batch", "", "also time captioning end to end at these batch sizes, e.g. 1,8,32,128,max (max: the largest that fits on a GPU)")
+	newTokens := fs.Int("new-tokens", 20, "tokens generated per image by --caption-batch")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	capSizes, capMax, err := captionBatches(*captions)
+	if err != nil {
 		return err
 	}
 	ops, err := openOps(rt)
@@ -112,6 +118,12 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.0f%%\t%s\t\n", t.Stage, t.Batch, t.Seconds*1e3, t.FLOP/1e9, t.GFLOPS(), 100*t.GFLOPS()/gemm, read)
 	}
 	tw.Flush()
+	if len(capSizes) > 0 || capMax {
+		_, onCPU := ops.(*nn.CPU)
+		if err := benchCaptions(stdout, m, capSizes, capMax, *newTokens, *repeats, !onCPU); err != nil {
+			return err
+		}
+	}
 	if rss := peakRSS(); rss > 0 {
 		fmt.Fprintf(stdout, "\npeak RSS %.2f GB\n", rss/1e9)
 	}
