@@ -16,6 +16,9 @@ func (e *Engine) Continuous(gen generate.Config, cfg continuous.Config) (*contin
 	if e.Model.LM == nil {
 		return nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
 	}
+	if _, ok := e.Model.LM.(*blip2.OPT); !ok {
+		return nil, fmt.Errorf("engine: continuous batching supports OPT language models; %s has %s", e.Dir, e.Model.Config.Text.ModelType)
+	}
 	cfg.Generation = e.Generation.Merge(gen)
 	return continuous.New(&scheduled{e: e, gen: cfg.Generation}, cfg)
 }
