@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"blipflow/model/config"
 	"blipflow/model/device"
 	"blipflow/model/engine"
 	"blipflow/model/engine/continuous"
@@ -50,7 +49,7 @@ func (b *batchingFlags) loader(rt *engine.Options, gen generate.Config, reg prom
 		if err != nil {
 			return nil, err
 		}
-		if mode == "off" || (mode == "auto" && (!e.OnGPU() || e.Model.Config.Text.ModelType != config.OPT)) {
+		if mode == "off" || (mode == "auto" && !e.OnGPU()) {
 			return blip2model.New(e, gen), nil
 		}
 		cfg := continuous.Config{EncodeBatch: b.encodeBatch, MaxRows: b.maxBatch}

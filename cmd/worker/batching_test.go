@@ -56,18 +56,6 @@ func TestBatchingFlagsChooseTheModel(t *testing.T) {
 		}
 		m.(io.Closer).Close()
 	}
-	// T5 checkpoints have no continuous batching: asked for, it is an error.
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	rt := runtimeFlags(fs)
-	var t5 batchingFlags
-	t5.register(fs)
-	if err := fs.Parse([]string{"--continuous", "on", "--backend", "go", "--dtype", "fp32"}); err != nil {
-		t.Fatal(err)
-	}
-	load, _ := t5.loader(rt, generate.Config{}, prometheus.NewRegistry(), log)
-	if _, err := load(context.Background(), fixtures.Path("t5-tiny", "model")); err == nil || !strings.Contains(err.Error(), "OPT") {
-		t.Fatalf("continuous batching of T5: %v", err)
-	}
 	var bf batchingFlags
 	bf.register(flag.NewFlagSet("x", flag.ContinueOnError))
 	bf.mode = "sometimes"

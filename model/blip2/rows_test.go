@@ -72,8 +72,8 @@ func TestRowsAdmitAndLeave(t *testing.T) {
 	if err := run.Admit(joining); err != nil {
 		t.Fatal(err)
 	}
-	if run.Len() != 3 || run.d.cache.Len() != promptLen+3 || len(run.d.mask[2]) != promptLen+3 || run.d.mask[2][2] != 0 {
-		t.Fatalf("after admit: %d rows, cache %d steps, joined row mask %v", run.Len(), run.d.cache.Len(), run.d.mask[2])
+	if run.Len() != 3 || run.d.(*optDecoder).cache.Len() != promptLen+3 || len(run.d.(*optDecoder).mask[2]) != promptLen+3 || run.d.(*optDecoder).mask[2][2] != 0 {
+		t.Fatalf("after admit: %d rows, cache %d steps, joined row mask %v", run.Len(), run.d.(*optDecoder).cache.Len(), run.d.(*optDecoder).mask[2])
 	}
 	out, err := run.Step([]int{tokens[3], tokens[4], tokens[0]})
 	if err != nil {
@@ -94,8 +94,8 @@ func TestRowsAdmitAndLeave(t *testing.T) {
 	if err := run.Select([]int{2}); err != nil {
 		t.Fatal(err)
 	}
-	if run.d.cache.Len() != promptLen+1 || len(run.d.mask[0]) != promptLen+1 || len(run.Prompts) != 1 {
-		t.Fatalf("after the others left: cache %d steps, mask %d, want %d", run.d.cache.Len(), len(run.d.mask[0]), promptLen+1)
+	if run.d.(*optDecoder).cache.Len() != promptLen+1 || len(run.d.(*optDecoder).mask[0]) != promptLen+1 || len(run.Prompts) != 1 {
+		t.Fatalf("after the others left: cache %d steps, mask %d, want %d", run.d.(*optDecoder).cache.Len(), len(run.d.(*optDecoder).mask[0]), promptLen+1)
 	}
 	out, err = run.Step([]int{tokens[5]})
 	if err != nil {

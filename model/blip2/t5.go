@@ -143,6 +143,9 @@ func (t *T5) encode(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
 type t5State struct {
 	self, cross *nn.Cache
 	encMask     [][]int
+	// pad, when set, is per row the number of leading self-cache steps
+	// that are padding (rows that joined a running batch, see Rows).
+	pad []int
 }
 
 // decode runs the decoder on ids [B,T] following what the cache holds,
@@ -157,6 +160,11 @@ func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) *G.
 		for i := 0; i < n; i++ {
 			for j := past + i + 1; j < tk; j++ {
 				causal[(r*n+i)*tk+j] = maskMin
+			}
+			if st.pad != nil {
+				for j := 0; j < st.pad[r]; j++ {
+					causal[(r*n+i)*tk+j] = maskMin
+				}
 			}
 		}
 	}

@@ -16,9 +16,6 @@ func (e *Engine) Continuous(gen generate.Config, cfg continuous.Config) (*contin
 	if e.Model.LM == nil {
 		return nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
 	}
-	if _, ok := e.Model.LM.(*blip2.OPT); !ok {
-		return nil, fmt.Errorf("engine: continuous batching supports OPT language models; %s has %s", e.Dir, e.Model.Config.Text.ModelType)
-	}
 	cfg.Generation = e.Generation.Merge(gen)
 	return continuous.New(&scheduled{e: e, gen: cfg.Generation}, cfg)
 }
@@ -69,7 +66,7 @@ func (s *scheduled) Encode(images [][]float32, embed bool) ([]continuous.Encoded
 	return out, nil
 }
 
-// Start prefills OPT for the images with the prompt.
+// Start prefills the language model for the images with the prompt.
 func (s *scheduled) Start(imgs []continuous.Encoded, prompt string) (continuous.Rows, [][]float32, [][]int, error) {
 	n := len(imgs)
 	ids, mask, err := s.e.prompts(n, prompt)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -38,12 +39,40 @@ func testImages(t *testing.T, e *Engine, repeat int) ([]string, [][]float32) {
 	return names, pixels
 }
 
-func continuousGen(t *testing.T) generate.Config {
+// continuousGen returns greedy settings with 10 new tokens and, as an extra
+// EOS id, a token the model generates at different steps for different
+// images, so rows leave the batch at different times.
+func continuousGen(t *testing.T, e *Engine, pixels [][]float32) generate.Config {
 	var gen generate.Config
-	for k, v := range map[string]string{"max_new_tokens": "10", "eos_token_id": "[2, 15, 259]"} {
-		if err := gen.Set(k, v); err != nil {
-			t.Fatal(err)
+	if err := gen.Set("max_new_tokens", "10"); err != nil {
+		t.Fatal(err)
+	}
+	first := map[int]map[int]bool{} // token -> the steps it first appears at
+	for _, ids := range plainCaptions(t, e, pixels, "", gen) {
+		seen := map[int]bool{}
+		for step, id := range ids {
+			if !seen[id] {
+				seen[id] = true
+				if first[id] == nil {
+					first[id] = map[int]bool{}
+				}
+				first[id][step] = true
+			}
 		}
+	}
+	best, spread := -1, 0
+	for id, steps := range first {
+		if len(steps) > spread || (len(steps) == spread && id < best) {
+			best, spread = id, len(steps)
+		}
+	}
+	if spread < 2 {
+		t.Fatalf("no token starts at different steps for different images: %v", first)
+	}
+	eos := e.Generation.EOSTokenID
+	ids := append(append([]int{}, eos...), best)
+	if err := gen.Set("eos_token_id", strings.Join(strings.Fields(fmt.Sprint(ids)), ",")); err != nil {
+		t.Fatal(err)
 	}
 	return gen
 }
@@ -71,9 +100,15 @@ func plainCaptions(t *testing.T, e *Engine, pixels [][]float32, prompt string, g
 // different steps, and checks every image gets the plain batch's ids and
 // embedding, exactly once.
 func TestContinuousBatchingMatchesPlainBatches(t *testing.T) {
-	e := open(t, "opt-tiny")
-	gen := continuousGen(t)
+	for _, model := range []string{"opt-tiny", "t5-tiny"} {
+		t.Run(model, func(t *testing.T) { testContinuousMatchesPlain(t, model) })
+	}
+}
+
+func testContinuousMatchesPlain(t *testing.T, model string) {
+	e := open(t, model)
 	names, pixels := testImages(t, e, 2)
+	gen := continuousGen(t, e, pixels)
 	// The two halves use different prompts (of different lengths), so rows
 	// of both share the batch with padded caches.
 	half := len(pixels) / 2
@@ -216,8 +251,8 @@ func (r *countedRows) Release() {
 // for 8: every image is still captioned, as in a plain batch.
 func TestContinuousBatchingShrinksOnOutOfMemory(t *testing.T) {
 	e := open(t, "opt-tiny")
-	gen := continuousGen(t)
 	_, pixels := testImages(t, e, 1)
+	gen := continuousGen(t, e, pixels)
 	want := plainCaptions(t, e, pixels, "", gen)
 	live := 0
 	b := &oomBackend{Backend: &scheduled{e: e, gen: e.Generation.Merge(gen)}, encLimit: 2, rowLimit: 2, live: &live}
