@@ -34,7 +34,7 @@ extern "C" __global__ void attention(const float *q, const float *k, const float
 	const int i = blockIdx.x * QB + warp;
 	const bool active = i < Tq;
 	const int HD = H * D;
-	const int n = lens ? min(lens[b], Tk) : Tk;
+	const int n = lens ? imin(lens[b], Tk) : Tk;
 
 	const float *qrow = q + ((long long)b * Tq + (active ? i : 0)) * HD + h * D;
 	for (int d = lane; d < D; d += 32) qs[warp * D + d] = active ? qrow[d] : 0.0f;
@@ -75,7 +75,7 @@ extern "C" __global__ void attention(const float *q, const float *k, const float
 		float alpha = m == neg_inf() ? 0.0f : expf(m - mnew);
 		l = l * alpha + warp_sum(p);
 		for (int c = 0; c < ATTN_DCHUNKS; c++) acc[c] *= alpha;
-		int last = min(ATTN_TILE, n - t0);
+		int last = imin(ATTN_TILE, n - t0);
 		for (int j = 0; j < last; j++) {
 			float pj = __shfl_sync(FULL_MASK, p, j);
 			for (int c = 0; c < ATTN_DCHUNKS; c++) {

@@ -24,6 +24,8 @@ __device__ __forceinline__ float neg_inf() { return bits_to_f32(0xff800000u); }
 
 __device__ __forceinline__ bool is_nan(float x) { return x != x; }
 
+__device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
+
 // bf16_to_f32 widens a bfloat16 (the high half of a float32).
 __device__ __forceinline__ float bf16_to_f32(bf16 h) { return bits_to_f32(((unsigned)h) << 16); }
 

@@ -45,7 +45,7 @@ extern "C" __global__ void argmax_rows(const float *scores, int *out, int V) {
 extern "C" __global__ void repetition_penalty(float *scores, const int *ids, const int *lens, int V, int L, float penalty) {
 	float *row = scores + (long long)blockIdx.x * V;
 	const int *seq = ids + (long long)blockIdx.x * L;
-	int n = min(lens[blockIdx.x], L);
+	int n = imin(lens[blockIdx.x], L);
 	for (int j = threadIdx.x; j < n; j += blockDim.x) {
 		int id = seq[j];
 		bool first = id >= 0 && id < V;
@@ -202,7 +202,7 @@ extern "C" __global__ void sample_rows(const float *scores, const float *u, int 
 	for (int i = threadIdx.x; i < V; i += blockDim.x) mx = fmaxf(mx, row[i]);
 	mx = block_max(mx, scratch);
 	const int chunk = (V + blockDim.x - 1) / blockDim.x;
-	const int lo = threadIdx.x * chunk, hi = min(V, lo + chunk);
+	const int lo = threadIdx.x * chunk, hi = imin(V, lo + chunk);
 	float s = 0.0f;
 	if (mx != neg_inf()) {
 		for (int i = lo; i < hi; i++) s += expf(row[i] - mx);
@@ -220,7 +220,7 @@ extern "C" __global__ void sample_rows(const float *scores, const float *u, int 
 	int last = -1;
 	for (int c = 0; c < (int)blockDim.x; c++) {
 		if (sums[c] <= 0.0f) continue;
-		int clo = c * chunk, chi = min(V, clo + chunk);
+		int clo = c * chunk, chi = imin(V, clo + chunk);
 		if (target >= sums[c] && c != (int)blockDim.x - 1) {
 			target -= sums[c];
 			for (int i = chi - 1; i >= clo; i--) {

@@ -15,8 +15,6 @@ extern "C" __device__ float tanhf(float);
 extern "C" __device__ float sqrtf(float);
 extern "C" __device__ float fmaxf(float, float);
 
-static __device__ __forceinline__ int min(int a, int b) { return a < b ? a : b; }
-static __device__ __forceinline__ int max(int a, int b) { return a > b ? a : b; }
 
 static __device__ __forceinline__ float __shfl_xor_sync(unsigned mask, float v, int lane) {
 	return __nvvm_shfl_sync_bfly_f32(mask, v, lane, 0x1f);
