@@ -115,8 +115,13 @@ func (o *Ops) device(in []*tensor.Dense, fn func(xs []Tensor) (Tensor, error)) (
 		o.B.mu.Lock()
 		defer o.B.mu.Unlock()
 		xs := make([]Tensor, 0, len(in))
-		defer func() { o.B.Release(xs...) }()
+		var owned []Tensor
+		defer func() { o.B.Release(owned...) }()
 		for _, d := range in {
+			if t, ok := o.B.mirrors.lookup(d); ok { // a cache's mirror: read, not released
+				xs = append(xs, t)
+				continue
+			}
 			var t Tensor
 			var err error
 			switch data := d.Data().(type) {
@@ -134,6 +139,7 @@ func (o *Ops) device(in []*tensor.Dense, fn func(xs []Tensor) (Tensor, error)) (
 				return err
 			}
 			xs = append(xs, t)
+			owned = append(owned, t)
 		}
 		y, err := fn(xs)
 		if err != nil {
@@ -255,9 +261,22 @@ func (o *Ops) Attention(q, k, v, mask, bias *G.Node, spec nn.AttentionSpec) *G.N
 	}, inputs...)
 }
 
-// KVAppend implements nn.Ops with the host cache (see Ops).
+// KVAppend implements nn.Ops: the host cache plus its device mirror.
 func (o *Ops) KVAppend(x *G.Node, buf *nn.KVBuffer) *G.Node {
-	return (&nn.CPU{}).KVAppend(x, buf)
+	op := &kvAppendOp{buf: buf, k: o.B.mirrors}
+	op.gop = gop{name: "cuda_kv_append", inDims: []int{3}, outDims: 3,
+		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+			s := in[0]
+			if len(s) != 3 || s[0] != buf.Batch || s[2] != buf.Dim {
+				return nil, fmt.Errorf("kv_append: input %v, cache holds [*,%d,%d]", s, buf.Batch, buf.Dim)
+			}
+			return tensor.Shape{buf.Len + s[1], buf.Batch, buf.Dim}, nil
+		}}
+	n, err := G.ApplyOp(op, x)
+	if err != nil {
+		panic(fmt.Errorf("cuda ops: building kv_append: %w", err))
+	}
+	return n
 }
 
 // Embed implements nn.Ops.
