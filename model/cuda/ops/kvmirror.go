@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"unsafe"
+	"weak"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -19,6 +20,7 @@ import (
 
 // mirror is the device copy of one KV buffer (time-major [Len][Batch][Dim]).
 type mirror struct {
+	buf   weak.Pointer[nn.KVBuffer] // the host buffer, while it lives
 	t     Tensor
 	steps int // steps the device copy holds
 	batch int
@@ -67,7 +69,7 @@ func (k *kvMirrors) appendStep(buf *nn.KVBuffer, x []float32, t int) error {
 	m := k.byBuf[buf]
 	from, grow := syncPlan(m, before, buf.Batch, oldLen, buf.Len)
 	if m == nil {
-		m = &mirror{}
+		m = &mirror{buf: weak.Make(buf)}
 		k.byBuf[buf] = m
 		ctx := k.b.Ctx // a closed context refuses the work: Close freed the mirrors
 		runtime.AddCleanup(buf, func(m *mirror) {
@@ -113,7 +115,13 @@ func (k *kvMirrors) lookup(d *tensor.Dense) (Tensor, bool) {
 		return Tensor{}, false
 	}
 	m, ok := k.byHost[dataPtr(data)]
-	if !ok || m.steps*m.batch*m.t.Shape[2] != len(data) {
+	if !ok {
+		return Tensor{}, false
+	}
+	// Only while the buffer still holds exactly this data: a freed array's
+	// address may come back for another tensor.
+	buf := m.buf.Value()
+	if buf == nil || dataPtr(buf.Data) != m.host || buf.Len != m.steps || buf.Batch != m.batch || len(data) != buf.Len*buf.Batch*buf.Dim {
 		return Tensor{}, false
 	}
 	return m.t, true
