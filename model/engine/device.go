@@ -20,14 +20,14 @@ func (o Options) openDevice(warn func(string)) (nn.Ops, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Kind == device.Auto && o.Device == "" {
+	if o.Device == "" {
 		d.Kind = device.CPU // not asked for: the CPU, without probing
 	}
 	d, w, err := device.Resolve(d, cuda.Available)
 	if err != nil {
 		return nil, err
 	}
-	if w != "" && o.Device != "" {
+	if w != "" {
 		warn(w)
 	}
 	if d.Kind != device.CUDA {

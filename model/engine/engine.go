@@ -144,6 +144,9 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 		o.DType = nn.DTypeAuto
 	}
 	fs.StringVar(&o.DType, "dtype", o.DType, "weight dtype: auto (bf16 where the CPU has AVX512-BF16 or AMX, else fp32), bf16 or fp32")
+	if o.Device == "" {
+		o.Device = string(device.CPU)
+	}
 	fs.StringVar(&o.Device, "device", o.Device, device.Usage)
 }
 
