@@ -289,3 +289,11 @@ func (b *Backend) RepetitionPenalty(scores, ids, lens Tensor, rows, vocab, l int
 
 // Sync waits for the stream's work.
 func (b *Backend) Sync() error { return b.Ctx.SyncStream(b.stream) }
+
+// SetTokens sets the listed tokens (int32 [n]) of the rows flagged in on
+// (int32 [rows]) to value: EOS masked to -inf while a sequence is shorter
+// than its minimum length.
+func (b *Backend) SetTokens(scores, tokens, on Tensor, rows, n, vocab int, value float32) error {
+	return b.launch("set_tokens", cuda.Dim3{X: uint32(rows)}, kernels.SampleThreads, 0, scores.Buf.Ptr, tokens.Buf.Ptr, int32(n), on.Buf.Ptr,
+		int32(vocab), value)
+}
