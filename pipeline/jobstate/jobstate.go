@@ -31,6 +31,14 @@ type Spec struct {
 	Output    string `json:"output"`
 	Task      string `json:"task"`
 	Prompt    string `json:"prompt,omitempty"`
+	// PromptColumn names the manifest column with each image's prompt.
+	PromptColumn string `json:"prompt_column,omitempty"`
+	// Generation overrides the workers' caption generation settings (a
+	// generation_config.json object).
+	Generation json.RawMessage `json:"generation,omitempty"`
+	// Model names the model the job was submitted for (with its content
+	// fingerprint when the coordinator loaded it); informational.
+	Model     string `json:"model,omitempty"`
 	ShardSize int    `json:"shard_size"`
 	// Filter is a readable summary of the input filter.
 	Filter string `json:"filter,omitempty"`
@@ -57,7 +65,8 @@ type Spec struct {
 func (s Spec) SameWork(o Spec) bool {
 	return s.Input == o.Input && s.Output == o.Output && s.Task == o.Task &&
 		s.Prompt == o.Prompt && s.ShardSize == o.ShardSize && s.Filter == o.Filter &&
-		s.Dedup.equal(o.Dedup)
+		s.Dedup.equal(o.Dedup) && s.PromptColumn == o.PromptColumn && string(s.Generation) == string(o.Generation) &&
+		(s.Model == "" || o.Model == "" || s.Model == o.Model)
 }
 
 // Shard states.
