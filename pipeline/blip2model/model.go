@@ -32,6 +32,10 @@ func Loader(opts engine.Options, gen generate.Config) pipeline.ModelLoader {
 		if err != nil {
 			return nil, err
 		}
+		if err := e.Generation.Merge(gen).Validate(); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("generation settings (%s's with the overrides): %w", ref, err)
+		}
 		return &Model{e: e, id: e.Name + "@" + e.Fingerprint, gen: gen}, nil
 	}
 }
