@@ -38,7 +38,7 @@ func Usage(w io.Writer, program string, commands map[string]Command) {
 }
 
 // Main runs the command named by os.Args[1] and exits: 0 on success, 1 when
-// the command fails, 2 for a usage error.
+// the command fails, 2 for a usage error, 130 when interrupted.
 func Main(program string, commands map[string]Command) {
 	os.Exit(run(program, commands, os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -59,12 +59,25 @@ func run(program string, commands map[string]Command, args []string, stdout, std
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cmd.Run(ctx, args[1:], stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	err := cmd.Run(ctx, args[1:], stdout)
+	switch {
+	case ctx.Err() != nil:
+		// Interrupted (Ctrl-C) or asked to stop: the shell convention for
+		// a SIGINT is 128+2. The command has said what to do next.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stderr, "%s %s: %v\n", program, args[0], err)
 		}
+		return ExitInterrupted
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	default:
 		fmt.Fprintf(stderr, "%s %s: %v\n", program, args[0], err)
 		return 1
 	}
-	return 0
 }
+
+// ExitInterrupted is the exit status of a command stopped by SIGINT or
+// SIGTERM (128 + SIGINT, as shells report it).
+const ExitInterrupted = 130
