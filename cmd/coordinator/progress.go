@@ -89,7 +89,10 @@ func (p *progress) update(st coordinator.Status) {
 	if now := p.now(); now.Sub(p.lastLog) >= p.interval || st.Complete() {
 		p.lastLog = now
 		if p.log != nil {
+			// The logger writes through p: log without holding the lock.
+			p.mu.Unlock()
 			p.log.Info("progress", "job", st.Spec.ID, "status", line)
+			p.mu.Lock()
 		} else {
 			fmt.Fprintln(p.w, line)
 		}

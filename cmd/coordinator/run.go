@@ -271,7 +271,7 @@ const localMetricsAddr = "127.0.0.1:9091"
 
 // runLocal runs the job with an embedded server and in-process workers.
 // It completes req with the model's identity.
-func (f *runFlags) runLocal(ctx context.Context, req *coordinator.Request, cm *metrics.Coordinator, ready *readiness, onStatus func(coordinator.Status), log *slog.Logger) (coordinator.Manifest, error) {
+func (f *runFlags) runLocal(ctx context.Context, req *coordinator.Request, cm *metrics.Coordinator, ready *readiness, onStatus func(coordinator.Status), log *slog.Logger) (manifest coordinator.Manifest, err error) {
 	if f.model == "" {
 		return coordinator.Manifest{}, errors.New("--local needs --model (a checkpoint folder, a model name, or nop)")
 	}
@@ -291,6 +291,14 @@ func (f *runFlags) runLocal(ctx context.Context, req *coordinator.Request, cm *m
 		req.Model = fp.Fingerprint() // the content, wherever the checkpoint lies
 	}
 	if path, ok := localPath(f.output); ok {
+		if _, statErr := os.Stat(path); errors.Is(statErr, fs.ErrNotExist) {
+			// A run that finds nothing to do leaves no output behind.
+			defer func() {
+				if errors.Is(err, coordinator.ErrNoImages) {
+					os.RemoveAll(path)
+				}
+			}()
+		}
 		// The output folder is created readable by others, as any folder;
 		// only the job store under it (.blipflow) is private.
 		if err := os.MkdirAll(path, 0o755); err != nil {

@@ -186,10 +186,10 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 		log.Info("resuming the earlier job with the same input, output, model and settings",
 			"started", spec.CreatedAt.Local().Format(time.DateTime), "output", spec.Output)
 	}
-	if err := c.markLatest(ctx, output, spec.ID); err != nil {
-		return jobstate.Spec{}, err
-	}
 	if spec.Published {
+		if err := c.markLatest(ctx, output, spec.ID); err != nil {
+			return jobstate.Spec{}, err
+		}
 		log.Info("job already published; following it", "shards", spec.Shards, "images", spec.Images)
 		return spec, nil
 	}
@@ -209,6 +209,9 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 		if _, ok := items[0].Extra[col]; !ok {
 			return jobstate.Spec{}, fmt.Errorf("job %s: prompt column %q is not a column of the input %s", spec.ID, col, spec.Input)
 		}
+	}
+	if err := c.markLatest(ctx, output, spec.ID); err != nil {
+		return jobstate.Spec{}, err
 	}
 	shards, err := sharding.PlanInput(input, items, req.ShardSize)
 	if err != nil {
