@@ -28,7 +28,7 @@ type progress struct {
 	mu        sync.Mutex
 	began     time.Time // the command's start, for the summary
 	start     time.Time // the first snapshot, for the rate
-	base      int // images done when this run first saw the job
+	base      int       // images done when this run first saw the job
 	seen      bool
 	last      coordinator.Status
 	drawn     bool // a progress line is on the terminal

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"encoding/json"
 	"io"
 	"io/fs"
 	"log/slog"
