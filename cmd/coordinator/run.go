@@ -67,7 +67,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.inputs.Manifest.KeyColumn, "key-column", "", "manifest column with each row's key, the output's join column (default: key if present, else the URL column)")
 	fs.StringVar(&f.inputs.Manifest.Base, "base", "", "location that relative manifest keys are read under (default: the manifest's folder)")
 	fs.StringVar(&f.output, "output", node.EnvString("BLIPFLOW_OUTPUT", ""), "output location: s3://bucket/prefix or a folder (env BLIPFLOW_OUTPUT)")
-	fs.StringVar(&f.model, "model", node.EnvString("BLIPFLOW_MODEL", ""), "with --local: checkpoint folder or model name, or nop (env BLIPFLOW_MODEL)")
+	fs.StringVar(&f.model, "model", node.EnvString("BLIPFLOW_MODEL", ""), "checkpoint folder or model name, or nop: with --local the model run here (its content fingerprint is part of the job id); else the name of the workers' model, part of the job id (env BLIPFLOW_MODEL)")
 	fs.StringVar(&f.task, "task", node.EnvString("BLIPFLOW_TASK", pipeline.TaskCaption), "caption, embed or both (env BLIPFLOW_TASK)")
 	fs.StringVar(&f.prompt, "prompt", node.EnvString("BLIPFLOW_PROMPT", ""), "text the captions continue (env BLIPFLOW_PROMPT)")
 	fs.StringVar(&f.promptColumn, "prompt-column", "", "manifest column with each image's own prompt, e.g. a question (rows without one use --prompt)")

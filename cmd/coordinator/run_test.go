@@ -4,12 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"blipflow/internal/fixtures"
 	"blipflow/model/blas"
@@ -261,4 +267,36 @@ func umask(t *testing.T) os.FileMode {
 		t.Fatal(err)
 	}
 	return 0o777 &^ info.Mode().Perm()
+}
+
+// Two local jobs at once: the second finds 127.0.0.1:9091 taken and
+// serves metrics on a free loopback port instead of failing.
+func TestLocalMetricsPortTaken(t *testing.T) {
+	if ln, err := net.Listen("tcp", localMetricsAddr); err == nil {
+		defer ln.Close() // stands in for the first job; else something else holds it
+	}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var f runFlags
+	f.register(fs)
+	if err := fs.Parse([]string{"--local"}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := serveMetrics(fs, &f, prometheus.NewRegistry(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	if addr := srv.Addr(); addr == localMetricsAddr || !strings.HasPrefix(addr, "127.0.0.1:") {
+		t.Fatalf("serving on %s, want another loopback port", addr)
+	}
+	// Asked for explicitly, a taken address is an error.
+	fs = flag.NewFlagSet("run", flag.ContinueOnError)
+	f = runFlags{}
+	f.register(fs)
+	if err := fs.Parse([]string{"--local", "--metrics-addr", srv.Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := serveMetrics(fs, &f, prometheus.NewRegistry(), nil, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		t.Fatal("a taken --metrics-addr was accepted")
+	}
 }
