@@ -233,5 +233,9 @@ func Resolve(ctx context.Context, ref string, opts Options) (string, error) {
 			r, ErrNotCached, cache.root, strings.Join(missing, ", "))
 	}
 	f := newFetcher(s, r, cache)
-	return f.fetch(ctx)
+	dir, err = f.fetch(ctx)
+	if err != nil {
+		return "", fmt.Errorf("model %s: no such local folder, and as a Hugging Face Hub repo id: %w", ref, err)
+	}
+	return dir, nil
 }
