@@ -157,6 +157,15 @@ func printStatus(w io.Writer, st coordinator.Status) {
 	fmt.Fprintf(tw, "input\t%s\n", st.Spec.Input)
 	fmt.Fprintf(tw, "output\t%s\n", st.Spec.Output)
 	fmt.Fprintf(tw, "task\t%s\n", st.Spec.Task)
+	if st.Spec.Model != "" {
+		fmt.Fprintf(tw, "model\t%s\n", st.Spec.Model)
+	}
+	if len(st.Spec.Generation) > 0 {
+		fmt.Fprintf(tw, "generation\t%s\n", st.Spec.Generation)
+	}
+	if st.Spec.PromptColumn != "" {
+		fmt.Fprintf(tw, "prompts\tfrom column %q\n", st.Spec.PromptColumn)
+	}
 	fmt.Fprintf(tw, "shards\t%d done, %d failed, %d retrying, %d total\n", st.Done, st.Failed, st.Retrying, st.Shards)
 	fmt.Fprintf(tw, "images\t%d rows (%d errors) of %d\n", st.Rows, st.ErrorRows, st.Images)
 	fmt.Fprintf(tw, "queue\t%d shards waiting (all jobs)\n", st.Waiting)
