@@ -10,6 +10,7 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"blipflow/internal/cli"
 	"blipflow/pipeline/coordinator"
 	"blipflow/pipeline/jobstate"
 	"blipflow/pipeline/node"
@@ -25,7 +26,7 @@ func init() {
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := cli.Parse(fs, args); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {

@@ -114,3 +114,28 @@ const ExitTerminated = 143
 // ExitInterrupted is the exit status of a command that failed after a
 // SIGINT (128 + SIGINT, as shells report it).
 const ExitInterrupted = 130
+
+// Parse parses args with fs without printing anything for a bad flag: the
+// error, which names the flag and the value, is returned for the caller to
+// print once (Main does), with a pointer to -h. For -h it prints fs.Usage
+// and returns flag.ErrHelp.
+func Parse(fs *flag.FlagSet, args []string) error {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		if usage != nil {
+			usage()
+		} else {
+			fs.PrintDefaults()
+		}
+		return err
+	case err != nil:
+		return fmt.Errorf("%w (-h lists the flags)", err)
+	}
+	return nil
+}
