@@ -186,6 +186,10 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var f runFlags
 	f.register(fs)
+	setUsage(fs, "coordinator run --local --input IN --model MODEL --output OUT [flags]\n       coordinator run --nats URL --input IN --output OUT [flags]",
+		"Run a job: list the input, cut it into shards, publish them and follow the job to its manifest.\n"+
+			"With --local the workers run in this process on an embedded NATS kept under OUTPUT/.blipflow.\n"+
+			"The same command again resumes the job; another model, input, output or setting is another job.")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
