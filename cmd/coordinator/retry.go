@@ -143,6 +143,9 @@ func runRetry(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	})
 	show.finish()
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "interrupted: run the same command again to resume the retry round")
+	}
 	if errors.Is(err, coordinator.ErrNothingToRetry) {
 		fmt.Fprintf(stdout, "job %s: nothing to retry (no failed images)\n", job)
 		return nil

@@ -212,6 +212,9 @@ func runWait(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	})
 	show.finish()
+	if ctx.Err() != nil && job != "" {
+		fmt.Fprintf(os.Stderr, "interrupted: job %s goes on without this command; 'coordinator wait %s' follows it again\n", job, job)
+	}
 	if err != nil {
 		return err
 	}
