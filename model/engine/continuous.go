@@ -69,7 +69,11 @@ func (s *scheduled) Encode(images [][]float32, embed bool) ([]continuous.Encoded
 // Start prefills the language model for the images with the prompt.
 func (s *scheduled) Start(imgs []continuous.Encoded, prompt string) (continuous.Rows, [][]float32, [][]int, error) {
 	n := len(imgs)
-	ids, mask, err := s.e.prompts(n, prompt)
+	texts := make([]string, n)
+	for i := range texts {
+		texts[i] = prompt
+	}
+	ids, mask, err := s.e.prompts(texts)
 	if err != nil {
 		return nil, nil, nil, err
 	}
