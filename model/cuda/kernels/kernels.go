@@ -29,7 +29,7 @@ var Entries = map[string][]string{
 	"elementwise.cu": {"activate", "add", "mul", "add_bias"},
 	"embed.cu":       {"embed_bf16", "embed_f32"},
 	"glue.cu":        {"split_columns", "slice_steps", "concat_steps", "splice_queries"},
-	"kvcache.cu":     {"kv_write", "gather_rows"},
+	"kvcache.cu":     {"kv_write", "kv_write_slots", "gather_rows"},
 	"norm.cu":        {"layer_norm", "rms_norm"},
 	"sample.cu":      {"argmax_rows", "repetition_penalty", "set_tokens", "divide_scores", "top_k_mask", "top_p_mask", "sample_rows"},
 }

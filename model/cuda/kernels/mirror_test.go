@@ -17,10 +17,24 @@ import (
 	"blipflow/model/nn"
 )
 
+// slotTable is attention.cu's optional slot layout: S slots per step, row
+// b's step t in slot table[b*ts+t].
+type slotTable struct {
+	table []int
+	S, ts int
+}
+
 // mirrorAttention is attention.cu: per (b, h, query) row, tiles of 32 keys,
 // lane j scoring key j, online softmax with a running max and sum.
-func mirrorAttention(q, k, v, mask, bias []float32, lens []int, B, H, D, Tq, Tk int, kb, kt int, scale float32) []float32 {
+func mirrorAttention(q, k, v, mask, bias []float32, lens []int, B, H, D, Tq, Tk int, kb, kt int, scale float32, slots ...slotTable) []float32 {
 	HD := H * D
+	at := func(b, t, h int) int {
+		if len(slots) > 0 {
+			s := slots[0]
+			return (t*s.S+s.table[b*s.ts+t])*HD + h*D
+		}
+		return b*kb + t*kt + h*D
+	}
 	out := make([]float32, B*Tq*HD)
 	negInf := float32(math.Inf(-1))
 	for b := 0; b < B; b++ {
@@ -45,7 +59,7 @@ func mirrorAttention(q, k, v, mask, bias []float32, lens []int, B, H, D, Tq, Tk 
 						}
 						var dot float32
 						for d := 0; d < D; d++ {
-							dot += qrow[d] * k[b*kb+t*kt+h*D+d]
+							dot += qrow[d] * k[at(b, t, h)+d]
 						}
 						s[lane] = dot * scale
 						if mask != nil {
@@ -74,7 +88,7 @@ func mirrorAttention(q, k, v, mask, bias []float32, lens []int, B, H, D, Tq, Tk 
 					}
 					for j := 0; j < min(AttentionTile, n-t0); j++ {
 						for d := range acc {
-							acc[d] += p[j] * v[b*kb+(t0+j)*kt+h*D+d]
+							acc[d] += p[j] * v[at(b, t0+j, h)+d]
 						}
 					}
 					m = mnew
@@ -200,6 +214,41 @@ func TestAttentionLensSkipUnusedCapacity(t *testing.T) {
 	for b := 0; b < B; b++ {
 		n := lens[b]
 		want := cpuAttention(t, q[b*HD:(b+1)*HD], cache[b*cap*HD:(b*cap+n)*HD], vcache[b*cap*HD:(b*cap+n)*HD], nil, nil, 1, H, D, 1, n, false, 0.125)
+		assertClose(t, "row", got[b*HD:(b+1)*HD], want, 2e-5)
+	}
+}
+
+// TestAttentionOverSlotTable lays rows of different lengths out in a
+// slot-table cache (nn.KVCache's [capacity][slots][HD], slots shuffled per
+// step) and checks attention through the table equals attention over each
+// row's own keys.
+func TestAttentionOverSlotTable(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const B, H, D, capacity, S = 3, 2, 64, 40, 5
+	HD := H * D
+	lens := []int{40, 9, 23}
+	q := randSlice(r, B*HD, 1)
+	own := make([][]float32, B) // row b's keys then values, [len][HD] each
+	table := make([]int, B*capacity)
+	kc, vc := make([]float32, capacity*S*HD), make([]float32, capacity*S*HD)
+	for step := 0; step < capacity; step++ {
+		perm := r.Perm(S)
+		for b := 0; b < B; b++ {
+			table[b*capacity+step] = perm[b]
+		}
+	}
+	for b := 0; b < B; b++ {
+		own[b] = randSlice(r, 2*lens[b]*HD, 1)
+		for step := 0; step < lens[b]; step++ {
+			off := (step*S + table[b*capacity+step]) * HD
+			copy(kc[off:off+HD], own[b][step*HD:(step+1)*HD])
+			copy(vc[off:off+HD], own[b][(lens[b]+step)*HD:(lens[b]+step+1)*HD])
+		}
+	}
+	got := mirrorAttention(q, kc, vc, nil, nil, lens, B, H, D, 1, capacity, 0, 0, 0.125, slotTable{table: table, S: S, ts: capacity})
+	for b := 0; b < B; b++ {
+		n := lens[b]
+		want := cpuAttention(t, q[b*HD:(b+1)*HD], own[b][:n*HD], own[b][n*HD:], nil, nil, 1, H, D, 1, n, false, 0.125)
 		assertClose(t, "row", got[b*HD:(b+1)*HD], want, 2e-5)
 	}
 }

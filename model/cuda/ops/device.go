@@ -173,10 +173,13 @@ func (b *Backend) Binary(kernel string, x, y Tensor) (Tensor, error) {
 
 // AttentionArgs lays out one attention call: q [B,Tq,H·D]; k and v with the
 // element (b,t,h,d) at b·KB + t·KT + h·D + d; optional mask [B,Tq,Tk], bias
-// [H,Tq,Tk] and per-row key counts Lens (int32 [B]).
+// [H,Tq,Tk] and per-row key counts Lens (int32 [B]). With Slots (an
+// nn.KVCache slot table, int32 [B][TableStride]) step t of row b is at
+// (t·SlotCount + Slots[b][t])·H·D instead.
 type AttentionArgs struct {
-	Q, K, V          Tensor
-	Mask, Bias, Lens *Tensor
+	Q, K, V                 Tensor
+	Mask, Bias, Lens, Slots *Tensor
+	SlotCount, TableStride  int
 	Heads, HeadDim   int
 	Batch, Tq, Tk    int
 	KB, KT           int
@@ -205,7 +208,8 @@ func (b *Backend) Attention(a AttentionArgs) (Tensor, error) {
 	shared := 4 * (kernels.AttentionTile*(d+1) + kernels.AttentionTile*d + queriesPerBlock*d)
 	grid := cuda.Dim3{X: uint32((a.Tq + queriesPerBlock - 1) / queriesPerBlock), Y: uint32(a.Heads), Z: uint32(a.Batch)}
 	err = b.launch("attention", grid, 32*queriesPerBlock, shared, a.Q.Buf.Ptr, a.K.Buf.Ptr, a.V.Buf.Ptr,
-		ptr(a.Mask), ptr(a.Bias), ptr(a.Lens), out.Buf.Ptr, int32(a.Heads), int32(d), int32(a.Tq), int32(a.Tk),
+		ptr(a.Mask), ptr(a.Bias), ptr(a.Lens), ptr(a.Slots), int32(a.SlotCount), int32(a.TableStride),
+		out.Buf.Ptr, int32(a.Heads), int32(d), int32(a.Tq), int32(a.Tk),
 		int64(a.KB), int64(a.KT), a.Scale)
 	if err != nil {
 		b.Release(out)
@@ -241,6 +245,14 @@ func (b *Backend) Embed(ids Tensor, n int, table *nn.Weight) (Tensor, error) {
 func (b *Backend) KVWrite(cache, x, pos Tensor, batch, t, hd, capacity int) error {
 	return b.launch("kv_write", b.grid1(batch*t*hd), threads, 0, cache.Buf.Ptr, x.Buf.Ptr, pos.Buf.Ptr,
 		int32(batch), int32(t), int32(hd), int32(capacity))
+}
+
+// KVWriteSlots stores x [B,T,HD] into a slot-table cache (nn.KVCache's
+// layout [capacity][slots][HD]) at each row's position pos (int32 [B]),
+// the slots from table (int32 [B][tableStride]).
+func (b *Backend) KVWriteSlots(cache, x, pos, table Tensor, batch, t, hd, slots, tableStride int) error {
+	return b.launch("kv_write_slots", b.grid1(batch*t*hd), threads, 0, cache.Buf.Ptr, x.Buf.Ptr, pos.Buf.Ptr, table.Buf.Ptr,
+		int32(batch), int32(t), int32(hd), int32(slots), int32(tableStride))
 }
 
 // GatherRows copies slabs src[rows[i]] into dst slab i (each row floats).

@@ -13,7 +13,10 @@
 // [B,cap,H*D] (kb = cap*H*D, kt = H*D). mask ([B,Tq,Tk]) and bias ([H,Tq,Tk])
 // are additive and may be null. lens, when not null, gives each batch row's
 // number of valid keys (the rest of Tk is skipped), so a captured decode
-// graph can replay over a growing cache.
+// graph can replay over a growing cache. slots, when not null, is a slot
+// table (nn.KVCache): step t of row b is at ((t*S + slots[b*ts + t])*H*D +
+// h*D + d), S slots per step, ts the table's row stride; kb and kt are then
+// unused.
 //
 // Dynamic shared memory: (ATTN_TILE*(D+1) + ATTN_TILE*D + QB*D) floats.
 
@@ -21,8 +24,8 @@
 #define ATTN_DCHUNKS 4
 
 extern "C" __global__ void attention(const float *q, const float *k, const float *v, const float *mask, const float *bias,
-                                     const int *lens, float *out, int H, int D, int Tq, int Tk, long long kb, long long kt,
-                                     float scale) {
+                                     const int *lens, const int *slots, int S, int ts, float *out, int H, int D, int Tq,
+                                     int Tk, long long kb, long long kt, float scale) {
 	extern __shared__ float smem[];
 	const int QB = blockDim.x >> 5;
 	const int KS = D + 1; // padded K rows: lanes read different banks
@@ -52,7 +55,8 @@ extern "C" __global__ void attention(const float *q, const float *k, const float
 			int t = t0 + r;
 			float kv = 0.0f, vv = 0.0f;
 			if (t < n) {
-				long long off = b * kb + t * kt + h * D + d;
+				long long off = slots ? ((long long)t * S + slots[(long long)b * ts + t]) * HD + h * D + d
+				                      : b * kb + t * kt + h * D + d;
 				kv = k[off];
 				vv = v[off];
 			}

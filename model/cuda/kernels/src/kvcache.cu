@@ -24,3 +24,17 @@ extern "C" __global__ void gather_rows(float *dst, const float *src, const int *
 		dst[e] = src[(long long)src_rows[r] * row + (e - r * row)];
 	}
 }
+
+// kv_write_slots stores x [B, T, HD] in a slot-table cache (nn.KVCache):
+// step pos[b]+t of row b goes to ((pos[b]+t)*S + slots[b*ts + pos[b]+t])*HD.
+extern "C" __global__ void kv_write_slots(float *cache, const float *x, const int *pos, const int *slots, int B, int T, int HD,
+                                          int S, int ts) {
+	long long n = (long long)B * T * HD;
+	for (long long e = blockIdx.x * (long long)blockDim.x + threadIdx.x; e < n; e += (long long)gridDim.x * blockDim.x) {
+		int j = (int)(e % HD);
+		long long bt = e / HD;
+		int t = (int)(bt % T), b = (int)(bt / T);
+		int p = pos[b] + t;
+		cache[((long long)p * S + slots[(long long)b * ts + p]) * HD + j] = x[e];
+	}
+}
