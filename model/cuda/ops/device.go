@@ -180,10 +180,10 @@ type AttentionArgs struct {
 	Q, K, V                 Tensor
 	Mask, Bias, Lens, Slots *Tensor
 	SlotCount, TableStride  int
-	Heads, HeadDim   int
-	Batch, Tq, Tk    int
-	KB, KT           int
-	Scale            float32
+	Heads, HeadDim          int
+	Batch, Tq, Tk           int
+	KB, KT                  int
+	Scale                   float32
 }
 
 // queriesPerBlock is QB of attention.cu: warps per block, one query each.
