@@ -2,6 +2,7 @@ package blip2
 
 import (
 	"fmt"
+	"slices"
 
 	"blipflow/model/generate"
 )
@@ -27,7 +28,11 @@ func (m *Model) Generate(img *ImageOutputs, ids, mask [][]int, cfg generate.Conf
 		}
 		prompts := ids
 		if m.Config.ImageTokenIndex == nil { // the queries were put before the prompt
-			prompts = dec.mask
+			// A copy: the decoder appends to its mask rows as it steps.
+			prompts = make([][]int, len(dec.mask))
+			for i, row := range dec.mask {
+				prompts[i] = slices.Clone(row)
+			}
 		}
 		return generate.Generate(dec, first, prompts, cfg)
 	case *T5:
