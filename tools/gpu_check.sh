@@ -26,11 +26,11 @@ repo=$(pwd)
 build() { # build DIR
 	local dir=$1
 	mkdir -p "$dir"
-	CGO_ENABLED=0 go build -trimpath -o "$dir/worker" ./cmd/worker &&
-		CGO_ENABLED=0 go build -trimpath -o "$dir/coordinator" ./cmd/coordinator &&
-		CGO_ENABLED=0 go test -c -o "$dir/cuda.test" ./model/cuda &&
-		CGO_ENABLED=0 go test -c -o "$dir/cuda_ops.test" ./model/cuda/ops &&
-		CGO_ENABLED=0 go test -c -o "$dir/blip2.test" ./model/blip2
+	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$dir/worker" ./cmd/worker &&
+		CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$dir/coordinator" ./cmd/coordinator &&
+		CGO_ENABLED=0 go test -c -ldflags='-s -w' -o "$dir/cuda.test" ./model/cuda &&
+		CGO_ENABLED=0 go test -c -ldflags='-s -w' -o "$dir/cuda_ops.test" ./model/cuda/ops &&
+		CGO_ENABLED=0 go test -c -ldflags='-s -w' -o "$dir/blip2.test" ./model/blip2
 }
 
 if [ "${1:-}" = "--build-only" ]; then
