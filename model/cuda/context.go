@@ -359,24 +359,12 @@ type Dim3 struct{ X, Y, Z uint32 }
 
 // Launch queues f on s with the given grid, block, dynamic shared memory
 // and arguments. Each argument must be a fixed-size value the kernel
-// expects: uintptr (device pointers), int32, uint32, float32, uint64.
+// expects: uintptr (device pointers), int32, uint32, int64, uint64 or
+// float32.
 func (f Function) Launch(grid, block Dim3, shared int, s Stream, args ...any) error {
-	params := make([]unsafe.Pointer, len(args))
-	for i, a := range args {
-		switch v := a.(type) {
-		case uintptr:
-			params[i] = unsafe.Pointer(&v)
-		case int32:
-			params[i] = unsafe.Pointer(&v)
-		case uint32:
-			params[i] = unsafe.Pointer(&v)
-		case float32:
-			params[i] = unsafe.Pointer(&v)
-		case uint64:
-			params[i] = unsafe.Pointer(&v)
-		default:
-			return fmt.Errorf("kernel %s: argument %d has unsupported type %T", f.Name, i, a)
-		}
+	params, err := kernelParams(args)
+	if err != nil {
+		return fmt.Errorf("kernel %s: %w", f.Name, err)
 	}
 	var p unsafe.Pointer
 	if len(params) > 0 {
@@ -389,6 +377,31 @@ func (f Function) Launch(grid, block Dim3, shared int, s Stream, args ...any) er
 		return fmt.Errorf("kernel %s grid %v block %v: %w", f.Name, grid, block, err)
 	}
 	return nil
+}
+
+// kernelParams returns cuLaunchKernel's array of pointers to each argument's
+// value (copied, so the caller's variables may change).
+func kernelParams(args []any) ([]unsafe.Pointer, error) {
+	params := make([]unsafe.Pointer, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case uintptr:
+			params[i] = unsafe.Pointer(&v)
+		case int32:
+			params[i] = unsafe.Pointer(&v)
+		case uint32:
+			params[i] = unsafe.Pointer(&v)
+		case int64:
+			params[i] = unsafe.Pointer(&v)
+		case uint64:
+			params[i] = unsafe.Pointer(&v)
+		case float32:
+			params[i] = unsafe.Pointer(&v)
+		default:
+			return nil, fmt.Errorf("argument %d has unsupported type %T (want a fixed-size number or a device pointer)", i, a)
+		}
+	}
+	return params, nil
 }
 
 func (d Dim3) norm() Dim3 {

@@ -187,3 +187,19 @@ func TestGPUMachineOpensDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestKernelParamsPointAtCopiesOfEachArgument(t *testing.T) {
+	ptr, n, rows, scale := uintptr(0xdead0000), int32(-7), int64(1<<40), float32(0.125)
+	params, err := kernelParams([]any{ptr, n, rows, scale, uint32(3), uint64(9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptr, n = 0, 0 // the launch must not see later changes
+	if *(*uintptr)(params[0]) != 0xdead0000 || *(*int32)(params[1]) != -7 || *(*int64)(params[2]) != 1<<40 ||
+		*(*float32)(params[3]) != 0.125 || *(*uint32)(params[4]) != 3 || *(*uint64)(params[5]) != 9 {
+		t.Fatal("a parameter does not point at its argument's value")
+	}
+	if _, err := kernelParams([]any{1}); err == nil || !strings.Contains(err.Error(), "int") {
+		t.Fatalf("a plain int (platform-sized) was accepted: %v", err)
+	}
+}
