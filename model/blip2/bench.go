@@ -112,7 +112,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 	}
 	n := len(ids)
 	secs, err = best(func() error {
-		_, _, err := m.prefillOPT(img, [][]int{ids}, [][]int{onesInt(n)}, 1, false)
+		_, _, err := m.prefillOPT(img, [][]int{ids}, [][]int{onesInt(n)}, 1, 1, false)
 		return err
 	})
 	if err != nil {
@@ -121,7 +121,10 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 	lmBytes := float64(o5.weightBytes())
 	out = append(out, StageTiming{Stage: fmt.Sprintf("prefill (%d tokens)", n), Batch: 1, Seconds: secs, FLOP: o5.flop(n, n) + 2*float64(o5.dim*o5.cfg.VocabSize), WeightBytes: lmBytes})
 	for _, b := range o.DecodeBatch {
-		d := o5.emptyDecoder(m, b, o.DecodePast)
+		d, err := o5.emptyDecoder(m, b, o.DecodePast)
+		if err != nil {
+			return nil, err
+		}
 		tokens := make([]int, b)
 		secs, err = best(func() error {
 			if _, err := d.Step(tokens); err != nil {
@@ -179,28 +182,21 @@ func (o *OPT) weightBytes() int {
 
 // emptyDecoder returns a decoder for b rows whose cache holds past steps of
 // zeros, to time decode steps without a prefill.
-func (o *OPT) emptyDecoder(m *Model, b, past int) *optDecoder {
-	d := &optDecoder{m: m, o: o, cache: nn.NewCache(len(o.layers), b, o.dim, past+1), count: make([]int, b)}
-	zeros := make([]float32, b*past*o.dim)
-	for i := range d.cache.K {
-		d.cache.K[i].Append(zeros, past)
-		d.cache.V[i].Append(zeros, past)
+func (o *OPT) emptyDecoder(m *Model, b, past int) (*optDecoder, error) {
+	d := &optDecoder{m: m, o: o, cache: nn.NewKVCache(len(o.layers), b, b, o.dim, past+1), count: make([]int, b), steps: map[int]*optStep{}}
+	if _, err := d.cache.Reserve(past); err != nil {
+		return nil, err
 	}
 	for r := range d.count {
 		d.mask = append(d.mask, onesInt(past))
 		d.count[r] = past
 	}
-	return d
+	return d, nil
 }
 
 // rewind drops the last n cached steps (benchmarks repeat one step).
 func (d *optDecoder) rewind(n int) error {
-	for i := range d.cache.K {
-		for _, buf := range []*nn.KVBuffer{d.cache.K[i], d.cache.V[i]} {
-			buf.Len -= n
-			buf.Data = buf.Data[:buf.Len*buf.Batch*buf.Dim]
-		}
-	}
+	d.cache.Truncate(n)
 	for r := range d.mask {
 		d.mask[r] = d.mask[r][:len(d.mask[r])-n]
 		d.count[r] -= n

@@ -1,10 +1,13 @@
 package blip2
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
+	"blipflow/internal/fixtures"
 	"blipflow/model/blas"
+	"blipflow/model/config"
 	"blipflow/model/generate"
 	"blipflow/model/nn"
 )
@@ -70,5 +73,38 @@ func BenchmarkRealShape(b *testing.B) {
 				b.Logf("%-24s batch %2d  %8.1f ms  %6.1f GFLOP/s", t.Stage, t.Batch, t.Seconds*1e3, t.GFLOPS())
 			}
 		}
+	}
+}
+
+// BenchmarkDecodeStepTiny times one decode step of a 32-layer OPT at the
+// tiny checkpoint's widths, where the math is negligible: what is left is
+// the framework's cost per step (graph building and compiling before steps
+// reused a compiled graph, op dispatch, the KV cache).
+func BenchmarkDecodeStepTiny(b *testing.B) {
+	for _, rows := range []int{1, 8} {
+		b.Run(fmt.Sprintf("batch%d", rows), func(b *testing.B) {
+			cfg, err := config.Load(fixtures.Path("opt-tiny", "model"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.Text.NumHiddenLayers = 32
+			bl, _, _ := blas.Default()
+			m, err := New(cfg, nn.NewRandomSource(1, 0.02), nn.NewCPU(bl))
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := m.LM.(*OPT).emptyDecoder(m, rows, 42)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tokens := make([]int, rows)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := d.Step(tokens); err != nil {
+					b.Fatal(err)
+				}
+				d.rewind(1)
+			}
+		})
 	}
 }

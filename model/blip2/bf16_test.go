@@ -101,7 +101,7 @@ func TestBF16Accuracy(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, logits, err := m.prefillOPT(img, c.InputIDs, c.AttentionMask, 0, true)
+				_, logits, err := m.prefillOPT(img, c.InputIDs, c.AttentionMask, 0, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -109,7 +109,7 @@ func TestBF16Accuracy(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, rlogits, err := ref.prefillOPT(rimg, c.InputIDs, c.AttentionMask, 0, true)
+				_, rlogits, err := ref.prefillOPT(rimg, c.InputIDs, c.AttentionMask, 0, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}

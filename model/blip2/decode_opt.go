@@ -14,15 +14,28 @@ import (
 type optDecoder struct {
 	m     *Model
 	o     *OPT
-	cache *nn.Cache
+	cache *nn.KVCache
 	mask  [][]int // per row, one entry per cached step
 	count []int   // per row, number of unmasked steps (next position id)
+	// steps holds one compiled decode-step graph per batch size, re-run
+	// with new inputs on every step.
+	steps map[int]*optStep
+}
+
+// optStep is a compiled decode step for a batch size: its inputs are
+// updated in place before each run.
+type optStep struct {
+	run                     *nn.Runner
+	tokens, positions, kvAt []int     // [B,1], [B,1], [B]
+	attn                    []float32 // [B,1,capacity]
+	logits                  *G.Node
 }
 
 // prefillOPT runs the prompt through OPT: ids [B,T] (the <image> tokens
-// standing for the queries) with mask [B,T]. It returns the decoder and the
+// standing for the queries) with mask [B,T], in a cache with room for
+// capacity more steps of up to slots rows. It returns the decoder and the
 // logits of the last position [B][V], or of every position when all is set.
-func (m *Model) prefillOPT(img *ImageOutputs, ids, mask [][]int, capacity int, all bool) (*optDecoder, [][]float32, error) {
+func (m *Model) prefillOPT(img *ImageOutputs, ids, mask [][]int, capacity, slots int, all bool) (*optDecoder, [][]float32, error) {
 	o := m.LM.(*OPT)
 	g := nn.NewGraph(m.Ops)
 	x, ids, mask, err := m.promptEmbeddings(g, img, ids, mask)
@@ -33,7 +46,11 @@ func (m *Model) prefillOPT(img *ImageOutputs, ids, mask [][]int, capacity int, a
 	if t+capacity > o.cfg.MaxPositionEmbeddings {
 		return nil, nil, fmt.Errorf("blip2: prompt of %d tokens plus %d new ones exceeds OPT's %d positions", t, capacity, o.cfg.MaxPositionEmbeddings)
 	}
-	d := &optDecoder{m: m, o: o, cache: nn.NewCache(len(o.layers), b, o.dim, t+capacity), count: make([]int, b)}
+	d := &optDecoder{m: m, o: o, cache: nn.NewKVCache(len(o.layers), b, slots, o.dim, t+capacity), count: make([]int, b), steps: map[int]*optStep{}}
+	kvAt, err := d.cache.Reserve(t)
+	if err != nil {
+		return nil, nil, err
+	}
 	positions := make([]int, 0, b*t)
 	attn := make([]float32, b*t*t)
 	for r := 0; r < b; r++ {
@@ -54,7 +71,7 @@ func (m *Model) prefillOPT(img *ImageOutputs, ids, mask [][]int, capacity int, a
 			}
 		}
 	}
-	h := o.forward(g, x, positions, g.Input(attn, b, t, t), d.cache)
+	h := o.forward(g, x, g.InputInts(positions, b, t), g.InputInts(kvAt, b), g.Input(attn, b, t, t), d.cache)
 	if !all {
 		h = token(g, h, t-1)
 	}
@@ -65,39 +82,61 @@ func (m *Model) prefillOPT(img *ImageOutputs, ids, mask [][]int, capacity int, a
 	return d, rowsOf(logits, o.cfg.VocabSize), nil
 }
 
+// step returns the compiled decode step for b rows, building it the first
+// time that batch size is met.
+func (d *optDecoder) step(b int) *optStep {
+	if s, ok := d.steps[b]; ok {
+		return s
+	}
+	c := d.cache.Capacity
+	s := &optStep{tokens: make([]int, b), positions: make([]int, b), kvAt: make([]int, b), attn: make([]float32, b*c)}
+	g := nn.NewGraph(d.m.Ops)
+	x := g.Ops.Embed(g.InputInts(s.tokens, b, 1), d.o.embed)
+	h := d.o.forward(g, x, g.InputInts(s.positions, b, 1), g.InputInts(s.kvAt, b), g.Input(s.attn, b, 1, c), d.cache)
+	s.logits = g.Ops.Linear(h, d.o.lmHead)
+	s.run = g.Compile()
+	d.steps[b] = s
+	return s
+}
+
 // Step feeds one token per row and returns the next-token logits.
 func (d *optDecoder) Step(tokens []int) ([][]float32, error) {
-	b := d.cache.Batch()
+	b := d.cache.Rows()
 	if len(tokens) != b {
 		return nil, fmt.Errorf("blip2: %d tokens for %d rows", len(tokens), b)
 	}
-	tk := d.cache.Len() + 1
-	if tk > d.o.cfg.MaxPositionEmbeddings+1 {
+	if tk := d.cache.MaxLen() + 1; tk > d.o.cfg.MaxPositionEmbeddings+1 {
 		return nil, fmt.Errorf("blip2: sequence of %d tokens exceeds OPT's %d positions", tk, d.o.cfg.MaxPositionEmbeddings)
 	}
-	positions := make([]int, b)
-	attn := make([]float32, b*tk)
+	kvAt, err := d.cache.Reserve(1)
+	if err != nil {
+		return nil, err
+	}
+	s := d.step(b)
+	copy(s.tokens, tokens)
+	copy(s.kvAt, kvAt)
+	c := d.cache.Capacity
 	for r := 0; r < b; r++ {
 		d.mask[r] = append(d.mask[r], 1)
 		d.count[r]++
-		positions[r] = d.count[r] - 1 + optPositionOffset
+		s.positions[r] = d.count[r] - 1 + optPositionOffset
+		row := s.attn[r*c : (r+1)*c]
+		clear(row)
 		for j, m := range d.mask[r] {
 			if m == 0 {
-				attn[r*tk+j] = maskMin
+				row[j] = maskMin
 			}
 		}
 	}
-	g := nn.NewGraph(d.m.Ops)
-	x := g.Ops.Embed(g.InputInts(tokens, b, 1), d.o.embed)
-	h := d.o.forward(g, x, positions, g.Input(attn, b, 1, tk), d.cache)
-	logits := g.Ops.Linear(h, d.o.lmHead)
-	if err := g.Run(); err != nil {
+	if err := s.run.Run(); err != nil {
+		d.cache.Truncate(1)
 		return nil, err
 	}
-	return rowsOf(logits, d.o.cfg.VocabSize), nil
+	return rowsOf(s.logits, d.o.cfg.VocabSize), nil
 }
 
 // Select rearranges the rows (beam reordering, dropping finished rows).
+// The cache only rewrites its slot tables: no cached value is copied.
 func (d *optDecoder) Select(src []int) error {
 	if err := d.cache.Select(src); err != nil {
 		return err

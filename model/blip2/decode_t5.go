@@ -17,7 +17,7 @@ type t5Decoder struct {
 // runs the decoder over decoderIDs [B,T] (usually the start token alone). It
 // returns the decoder and the logits of the last position [B][V], or of
 // every position when all is set.
-func (m *Model) prefillT5(img *ImageOutputs, ids, mask [][]int, decoderIDs [][]int, capacity int, all bool) (*t5Decoder, [][]float32, error) {
+func (m *Model) prefillT5(img *ImageOutputs, ids, mask [][]int, decoderIDs [][]int, capacity, slots int, all bool) (*t5Decoder, [][]float32, error) {
 	t := m.LM.(*T5)
 	g := nn.NewGraph(m.Ops)
 	x, _, mask, err := m.promptEmbeddings(g, img, ids, mask)
@@ -28,12 +28,15 @@ func (m *Model) prefillT5(img *ImageOutputs, ids, mask [][]int, decoderIDs [][]i
 	te := len(mask[0])
 	inner := t.heads * t.dkv
 	st := &t5State{
-		self:    nn.NewCache(len(t.decoder.layers), b, inner, n+capacity),
-		cross:   nn.NewCache(len(t.decoder.layers), b, inner, te),
+		self:    nn.NewKVCache(len(t.decoder.layers), b, slots, inner, n+capacity),
+		cross:   nn.NewKVCache(len(t.decoder.layers), b, slots, inner, te),
 		encMask: mask,
 	}
 	enc := t.encode(g, x, mask)
-	h := t.decode(g, flatten(decoderIDs), b, st, enc)
+	h, err := t.decode(g, flatten(decoderIDs), b, st, enc)
+	if err != nil {
+		return nil, nil, err
+	}
 	if !all {
 		h = token(g, h, n-1)
 	}
@@ -46,12 +49,15 @@ func (m *Model) prefillT5(img *ImageOutputs, ids, mask [][]int, decoderIDs [][]i
 
 // Step feeds one token per row and returns the next-token logits.
 func (d *t5Decoder) Step(tokens []int) ([][]float32, error) {
-	b := d.st.self.Batch()
+	b := d.st.self.Rows()
 	if len(tokens) != b {
 		return nil, fmt.Errorf("blip2: %d tokens for %d rows", len(tokens), b)
 	}
 	g := nn.NewGraph(d.m.Ops)
-	h := d.t.decode(g, tokens, b, d.st, nil)
+	h, err := d.t.decode(g, tokens, b, d.st, nil)
+	if err != nil {
+		return nil, err
+	}
 	logits := g.Ops.Linear(h, d.t.lmHead)
 	if err := g.Run(); err != nil {
 		return nil, err

@@ -60,12 +60,12 @@ func TestPromptLongerThanPositionsIsAnError(t *testing.T) {
 	for len(row) < 140 { // opt-tiny has 128 positions
 		row = append(row, 50)
 	}
-	_, _, err = m.prefillOPT(img, [][]int{row}, [][]int{onesInt(len(row))}, 4, false)
+	_, _, err = m.prefillOPT(img, [][]int{row}, [][]int{onesInt(len(row))}, 4, 0, false)
 	if err == nil || !strings.Contains(err.Error(), "128 positions") {
 		t.Fatalf("error = %v", err)
 	}
 	// Wrong number of <image> tokens is an error too, not a crash.
-	if _, _, err := m.prefillOPT(img, [][]int{{2, 50}}, [][]int{{1, 1}}, 4, false); err == nil || !strings.Contains(err.Error(), "<image>") {
+	if _, _, err := m.prefillOPT(img, [][]int{{2, 50}}, [][]int{{1, 1}}, 4, 0, false); err == nil || !strings.Contains(err.Error(), "<image>") {
 		t.Fatalf("error = %v", err)
 	}
 }
@@ -87,7 +87,7 @@ func TestQueriesBeforePromptWithoutImageToken(t *testing.T) {
 		nq := m.Config.NumQueryTokens
 		m.Config.ImageTokenIndex = nil
 		text := [][]int{c.InputIDs[0][nq:]}
-		_, logits, err := m.prefillOPT(img, text, [][]int{c.AttentionMask[0][nq:]}, 0, true)
+		_, logits, err := m.prefillOPT(img, text, [][]int{c.AttentionMask[0][nq:]}, 0, 0, true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -77,7 +77,12 @@ func (o *OPT) hiddenStates(ops nn.Ops, ids, mask [][]int) ([]float32, error) {
 	}
 	g := nn.NewGraph(ops)
 	x := g.Ops.Embed(g.InputInts(flatten(ids), b, t), o.embed)
-	h := o.forward(g, x, positions, g.Input(attn, b, t, t), nn.NewCache(len(o.layers), b, o.dim, t))
+	cache := nn.NewKVCache(len(o.layers), b, b, o.dim, t)
+	kvPos, err := cache.Reserve(t)
+	if err != nil {
+		return nil, err
+	}
+	h := o.forward(g, x, g.InputInts(positions, b, t), g.InputInts(kvPos, b), g.Input(attn, b, t, t), cache)
 	if err := g.Run(); err != nil {
 		return nil, err
 	}

@@ -20,9 +20,18 @@ func (m *Model) Generate(img *ImageOutputs, ids, mask [][]int, cfg generate.Conf
 	} else if cfg.MaxLength != nil && len(ids) > 0 {
 		maxNew = max(*cfg.MaxLength-len(ids[0]), 0)
 	}
+	// Rows after expansion (beams, or sampled sequences): the cache makes
+	// room for their steps side by side (and grows if that is too few).
+	slots := len(ids)
+	if cfg.NumBeams != nil {
+		slots *= max(*cfg.NumBeams, 1)
+	}
+	if cfg.NumReturnSequences != nil && (cfg.NumBeams == nil || *cfg.NumReturnSequences > *cfg.NumBeams) {
+		slots = len(ids) * max(*cfg.NumReturnSequences, 1)
+	}
 	switch lm := m.LM.(type) {
 	case *OPT:
-		dec, first, err := m.prefillOPT(img, ids, mask, maxNew, false)
+		dec, first, err := m.prefillOPT(img, ids, mask, maxNew, slots, false)
 		if err != nil {
 			return nil, err
 		}
@@ -40,7 +49,7 @@ func (m *Model) Generate(img *ImageOutputs, ids, mask [][]int, cfg generate.Conf
 		for i := range starts {
 			starts[i] = []int{start}
 		}
-		dec, first, err := m.prefillT5(img, ids, mask, starts, maxNew, false)
+		dec, first, err := m.prefillT5(img, ids, mask, starts, maxNew, slots, false)
 		if err != nil {
 			return nil, err
 		}

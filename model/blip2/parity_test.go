@@ -138,7 +138,7 @@ func TestOPTLogitsParity(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, logits, err := m.prefillOPT(img, c.InputIDs, c.AttentionMask, 0, true)
+				_, logits, err := m.prefillOPT(img, c.InputIDs, c.AttentionMask, 0, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -206,7 +206,7 @@ func TestT5LogitsParity(t *testing.T) {
 					t.Fatal(err)
 				}
 				dec := append([]int{m.Config.Text.DecoderStartTokenID}, c.Labels[0][:len(c.Labels[0])-1]...)
-				_, logits, err := m.prefillT5(img, c.InputIDs, c.AttentionMask, [][]int{dec}, 0, true)
+				_, logits, err := m.prefillT5(img, c.InputIDs, c.AttentionMask, [][]int{dec}, 0, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}

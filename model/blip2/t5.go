@@ -102,8 +102,8 @@ func loadT5(l *nn.Loader, c config.Text) (*T5, error) {
 // Embeddings returns the shared token embedding table.
 func (t *T5) Embeddings() *nn.Weight { return t.shared }
 
-func (t *T5) spec(cached bool) nn.AttentionSpec {
-	return nn.AttentionSpec{Heads: t.heads, HeadDim: t.dkv, Scale: 1, KVTimeMajor: cached}
+func (t *T5) spec() nn.AttentionSpec {
+	return nn.AttentionSpec{Heads: t.heads, HeadDim: t.dkv, Scale: 1}
 }
 
 // feedForward is the T5 dense block.
@@ -131,7 +131,7 @@ func (t *T5) encode(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
 	bias := g.Input(t.positionBias(t.encoder.relBias, 0, n, n, true), t.heads, n, n)
 	for _, l := range t.encoder.layers {
 		h := g.Ops.Norm(x, l.selfNorm)
-		h = g.Ops.Attention(g.Ops.Linear(h, l.q), g.Ops.Linear(h, l.k), g.Ops.Linear(h, l.v), m, bias, t.spec(false))
+		h = g.Ops.Attention(g.Ops.Linear(h, l.q), g.Ops.Linear(h, l.k), g.Ops.Linear(h, l.v), m, bias, t.spec())
 		x = g.Add(x, g.Ops.Linear(h, l.o))
 		x = g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l))
 	}
@@ -141,16 +141,31 @@ func (t *T5) encode(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
 // t5State is the decoder's cache: self-attention K/V per layer and the
 // encoder's projected K/V per layer, with the encoder padding mask.
 type t5State struct {
-	self, cross *nn.Cache
+	self, cross *nn.KVCache
 	encMask     [][]int
 }
 
 // decode runs the decoder on ids [B,T] following what the cache holds,
-// returning hidden states [B,T,D] ready for the head.
-func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) *G.Node {
+// returning hidden states [B,T,D] ready for the head. With enc (the first
+// pass) it also fills the cross-attention cache.
+func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) (*G.Node, error) {
 	n := len(ids) / b
-	past := st.self.Len()
+	past := st.self.MaxLen()
 	tk := past + n
+	kvAt, err := st.self.Reserve(n)
+	if err != nil {
+		return nil, err
+	}
+	selfAt := g.InputInts(kvAt, b)
+	var crossAt *G.Node
+	if enc != nil {
+		at, err := st.cross.Reserve(st.cross.Capacity)
+		if err != nil {
+			st.self.Truncate(n)
+			return nil, err
+		}
+		crossAt = g.InputInts(at, b)
+	}
 	x := g.Ops.Embed(g.InputInts(ids, b, n), t.shared)
 	causal := make([]float32, b*n*tk)
 	for r := 0; r < b; r++ {
@@ -174,23 +189,19 @@ func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) *G.
 		}
 	}
 	crossMask := g.Input(cm, b, n, te)
-	inner := t.heads * t.dkv
 	for i, l := range t.decoder.layers {
 		h := g.Ops.Norm(x, l.selfNorm)
-		k := g.Ops.KVAppend(g.Ops.Linear(h, l.k), st.self.K[i])
-		v := g.Ops.KVAppend(g.Ops.Linear(h, l.v), st.self.V[i])
-		h = g.Ops.Attention(g.Ops.Linear(h, l.q), k, v, selfMask, bias, t.spec(true))
+		k := g.Ops.KVWrite(g.Ops.Linear(h, l.k), selfAt, st.self, i, false)
+		v := g.Ops.KVWrite(g.Ops.Linear(h, l.v), selfAt, st.self, i, true)
+		h = g.Ops.CachedAttention(g.Ops.Linear(h, l.q), k, v, selfMask, bias, st.self, i, t.spec())
 		x = g.Add(x, g.Ops.Linear(h, l.o))
 		h = g.Ops.Norm(x, l.crossNorm)
 		var ck, cv *G.Node
 		if enc != nil { // first pass: project the encoder output into the cross cache
-			ck = g.Ops.KVAppend(g.Ops.Linear(enc, l.ck), st.cross.K[i])
-			cv = g.Ops.KVAppend(g.Ops.Linear(enc, l.cv), st.cross.V[i])
-		} else {
-			ck = g.Input(st.cross.K[i].Data, te, b, inner)
-			cv = g.Input(st.cross.V[i].Data, te, b, inner)
+			ck = g.Ops.KVWrite(g.Ops.Linear(enc, l.ck), crossAt, st.cross, i, false)
+			cv = g.Ops.KVWrite(g.Ops.Linear(enc, l.cv), crossAt, st.cross, i, true)
 		}
-		h = g.Ops.Attention(g.Ops.Linear(h, l.cq), ck, cv, crossMask, nil, t.spec(true))
+		h = g.Ops.CachedAttention(g.Ops.Linear(h, l.cq), ck, cv, crossMask, nil, st.cross, i, t.spec())
 		x = g.Add(x, g.Ops.Linear(h, l.co))
 		x = g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l))
 	}
@@ -198,7 +209,7 @@ func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) *G.
 	if t.scaleOut {
 		x = scale(g, x, float32(math.Pow(float64(t.cfg.DModel), -0.5)))
 	}
-	return x
+	return x, nil
 }
 
 // positionBias computes the relative position bias [H,n,tk] for queries at

@@ -38,20 +38,39 @@ func (g *Graph) Add(a, b *G.Node) *G.Node { return G.Must(G.Add(a, b)) }
 // Mul is the elementwise product of same-shaped tensors.
 func (g *Graph) Mul(a, b *G.Node) *G.Node { return G.Must(G.HadamardProd(a, b)) }
 
-// Run executes the graph.
-func (g *Graph) Run() (err error) {
-	m := G.NewTapeMachine(g.G)
-	defer m.Close()
+// Run executes the graph once.
+func (g *Graph) Run() error {
+	r := g.Compile()
+	defer r.Close()
+	return r.Run()
+}
+
+// Compile prepares the graph to be run any number of times (a decode step):
+// between runs, change the data of its inputs in place (the slices given to
+// Input and InputInts) and call Run again.
+func (g *Graph) Compile() *Runner { return &Runner{m: G.NewTapeMachine(g.G)} }
+
+// Runner runs a compiled graph.
+type Runner struct {
+	m G.VM
+}
+
+// Run executes the graph on the current input data.
+func (r *Runner) Run() (err error) {
 	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("nn: running graph: %v", r)
+		if p := recover(); p != nil {
+			err = fmt.Errorf("nn: running graph: %v", p)
 		}
 	}()
-	if err := m.RunAll(); err != nil {
+	r.m.Reset()
+	if err := r.m.RunAll(); err != nil {
 		return fmt.Errorf("nn: running graph: %w", err)
 	}
 	return nil
 }
+
+// Close releases the machine.
+func (r *Runner) Close() { r.m.Close() }
 
 // Value returns a node's computed float32 data and shape.
 func Value(n *G.Node) ([]float32, []int) {

@@ -30,9 +30,19 @@ type Ops interface {
 	// a KV cache (spec.KVTimeMajor). mask ([B,Tq,Tk]) and bias ([H,Tq,Tk])
 	// are additive and may be nil.
 	Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
-	// KVAppend appends x [B,T,D] to a KV cache buffer and returns the whole
-	// cache [T',B,D] without copying it.
-	KVAppend(x *G.Node, buf *KVBuffer) *G.Node
+	// KVWrite stores x [B,T,D] as steps pos[b]..pos[b]+T-1 of row b of a
+	// layer's keys (values when values is set) in cache, and returns x:
+	// ops that read the cache take the result as an input so they run
+	// after the write. pos is an int input [B] (KVCache.Reserve's result),
+	// so running the graph again writes the same places.
+	KVWrite(x, pos *G.Node, cache *KVCache, layer int, values bool) *G.Node
+	// CachedAttention is Attention of q [B,Tq,H·D] over each row's cached
+	// steps of a layer (KVCache.Len(b) of them, the last Tq being the
+	// query positions when the step was just written). k and v are the
+	// KVWrite results that must precede it (nil when nothing is written).
+	// mask [B,Tq,Tm] and bias [H,Tq,Tm] (Tm at least the longest row) are
+	// additive and may be nil.
+	CachedAttention(q, k, v, mask, bias *G.Node, cache *KVCache, layer int, spec AttentionSpec) *G.Node
 	// Embed looks up the rows of table for the int ids [B,T] -> [B,T,D].
 	Embed(ids *G.Node, table *Weight) *G.Node
 }
@@ -209,37 +219,6 @@ func (c *CPU) Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 			return nil
 		},
 	}, inputs...)
-}
-
-// KVAppend implements Ops.
-func (c *CPU) KVAppend(x *G.Node, buf *KVBuffer) *G.Node {
-	o := &kvAppendOp{op: op{name: "kv_append", inDims: []int{3}, outDims: 3}, buf: buf}
-	o.shape = func(in []tensor.Shape) (tensor.Shape, error) {
-		s := in[0]
-		if len(s) != 3 || s[0] != buf.Batch || s[2] != buf.Dim {
-			return nil, fmt.Errorf("kv_append: input %v, cache holds [*,%d,%d]", s, buf.Batch, buf.Dim)
-		}
-		return tensor.Shape{buf.Len + s[1], buf.Batch, buf.Dim}, nil
-	}
-	return apply(o, x)
-}
-
-type kvAppendOp struct {
-	op
-	buf *KVBuffer
-}
-
-// Do appends and returns a view of the cache (no copy).
-func (o *kvAppendOp) Do(vals ...G.Value) (G.Value, error) {
-	d, ok := vals[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("kv_append: input is %T", vals[0])
-	}
-	if _, err := o.shape([]tensor.Shape{d.Shape()}); err != nil {
-		return nil, err
-	}
-	o.buf.Append(f32(d), d.Shape()[1])
-	return tensor.New(tensor.WithShape(o.buf.Len, o.buf.Batch, o.buf.Dim), tensor.WithBacking(o.buf.Data)), nil
 }
 
 // Embed implements Ops.
