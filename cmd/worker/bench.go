@@ -43,6 +43,10 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if cpu, ok := ops.(*nn.CPU); ok {
 		b = cpu.BLAS
 	}
+	// The machine's rates are measured before the model is built, so their
+	// buffers do not add to the peak memory reported.
+	gemm := blas.MeasureGFLOPS(b, 2048)
+	bandwidth := measureBandwidth(b)
 	var m *blip2.Model
 	var label string
 	start := time.Now()
@@ -84,8 +88,6 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		sizes = append(sizes, n)
 	}
-	gemm := blas.MeasureGFLOPS(b, 2048)
-	bandwidth := measureBandwidth(b)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -113,7 +115,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	tw.Flush()
 	if rss := peakRSS(); rss > 0 {
-		fmt.Fprintf(stdout, "\npeak RSS %.2f GB\n", rss/1e9)
+		fmt.Fprintf(stdout, "\npeak RSS %.2f GB (%s weights)\n", rss/1e9, ops.WeightDType())
 	}
 	return nil
 }
