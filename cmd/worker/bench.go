@@ -99,7 +99,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	timings, err := blip2.Measure(m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
+	timings, err := blip2.Measure(ctx, m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
 	if err != nil {
 		return err
 	}

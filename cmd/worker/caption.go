@@ -106,7 +106,7 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 		if len(names) == 0 {
 			continue
 		}
-		caps, err := e.Caption(pixels, len(names), *prompt, gen)
+		caps, err := e.Caption(ctx, pixels, len(names), *prompt, gen)
 		if err != nil {
 			return err
 		}

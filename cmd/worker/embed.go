@@ -41,12 +41,12 @@ func (e *embeddingModel) meta(s engine.EmbeddingSpec) schemas.Meta {
 }
 
 // embedImages returns the flattened [Q*D] embedding of each image file.
-func (e *embeddingModel) embedImages(paths []string) ([][]float32, error) {
+func (e *embeddingModel) embedImages(ctx context.Context, paths []string) ([][]float32, error) {
 	pixels, _, err := e.Images.BatchFiles(paths)
 	if err != nil {
 		return nil, err
 	}
-	out, err := e.EmbedImages(pixels, len(paths))
+	out, err := e.EmbedImages(ctx, pixels, len(paths))
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		batch := inputs[lo:min(lo+*batchSize, len(inputs))]
-		out, err := embed(batch)
+		out, err := embed(ctx, batch)
 		if err != nil {
 			return err
 		}

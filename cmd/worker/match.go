@@ -61,7 +61,7 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		probs, err := e.Match(pixels, len(batch), *text)
+		probs, err := e.Match(ctx, pixels, len(batch), *text)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -32,7 +33,7 @@ type BenchOptions struct {
 
 // Measure times the vision encoder per image, the Q-Former, the prefill
 // of one prompt and one decode step at each batch size, on random pixels.
-func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
+func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, error) {
 	if o.PromptLen == 0 {
 		o.PromptLen = 10
 	}
@@ -67,7 +68,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 	secs, err := best(func() error {
 		g := nn.NewGraph(m.Ops)
 		h := m.Vision.Forward(g, g.Input(pixels, 1, 3, size, size))
-		if err := g.Run(); err != nil {
+		if err := g.Run(ctx); err != nil {
 			return err
 		}
 		vis, _ = nn.Value(h)
@@ -86,7 +87,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 		if m.Projection != nil {
 			p = g.Ops.Linear(q, m.Projection)
 		}
-		if err := g.Run(); err != nil {
+		if err := g.Run(ctx); err != nil {
 			return err
 		}
 		img.Projected, _ = nn.Value(p)
@@ -112,7 +113,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 	}
 	n := len(ids)
 	secs, err = best(func() error {
-		_, _, err := m.prefillOPT(img, [][]int{ids}, [][]int{onesInt(n)}, 1, 1, false)
+		_, _, err := m.prefillOPT(ctx, img, [][]int{ids}, [][]int{onesInt(n)}, 1, 1, false)
 		return err
 	})
 	if err != nil {
@@ -127,7 +128,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 		}
 		tokens := make([]int, b)
 		secs, err = best(func() error {
-			if _, err := d.Step(tokens); err != nil {
+			if _, err := d.Step(ctx, tokens); err != nil {
 				return err
 			}
 			return d.rewind(1)

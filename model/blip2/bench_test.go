@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -30,11 +31,11 @@ func BenchmarkTinyCaption(b *testing.B) {
 	cfg.Set("eos_token_id", "-1") // never stop early: every run does the same work
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		img, err := m.EncodeImages(pixels, n)
+		img, err := m.EncodeImages(context.Background(), pixels, n)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := m.Generate(img, ids, mask, cfg); err != nil {
+		if _, err := m.Generate(context.Background(), img, ids, mask, cfg); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -64,7 +65,7 @@ func BenchmarkRealShape(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		timings, err := Measure(m, BenchOptions{Repeats: 1})
+		timings, err := Measure(context.Background(), m, BenchOptions{Repeats: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -100,7 +101,7 @@ func BenchmarkDecodeStepTiny(b *testing.B) {
 			tokens := make([]int, rows)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := d.Step(tokens); err != nil {
+				if _, err := d.Step(context.Background(), tokens); err != nil {
 					b.Fatal(err)
 				}
 				d.rewind(1)

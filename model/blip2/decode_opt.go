@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -35,7 +36,7 @@ type optStep struct {
 // standing for the queries) with mask [B,T], in a cache with room for
 // capacity more steps of up to slots rows. It returns the decoder and the
 // logits of the last position [B][V], or of every position when all is set.
-func (m *Model) prefillOPT(img *ImageOutputs, ids, mask [][]int, capacity, slots int, all bool) (*optDecoder, [][]float32, error) {
+func (m *Model) prefillOPT(ctx context.Context, img *ImageOutputs, ids, mask [][]int, capacity, slots int, all bool) (*optDecoder, [][]float32, error) {
 	o := m.LM.(*OPT)
 	g := nn.NewGraph(m.Ops)
 	x, ids, mask, err := m.promptEmbeddings(g, img, ids, mask)
@@ -76,7 +77,7 @@ func (m *Model) prefillOPT(img *ImageOutputs, ids, mask [][]int, capacity, slots
 		h = token(g, h, t-1)
 	}
 	logits := g.Ops.Linear(h, o.lmHead)
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, nil, err
 	}
 	return d, rowsOf(logits, o.cfg.VocabSize), nil
@@ -100,7 +101,7 @@ func (d *optDecoder) step(b int) *optStep {
 }
 
 // Step feeds one token per row and returns the next-token logits.
-func (d *optDecoder) Step(tokens []int) ([][]float32, error) {
+func (d *optDecoder) Step(ctx context.Context, tokens []int) ([][]float32, error) {
 	b := d.cache.Rows()
 	if len(tokens) != b {
 		return nil, fmt.Errorf("blip2: %d tokens for %d rows", len(tokens), b)
@@ -128,7 +129,7 @@ func (d *optDecoder) Step(tokens []int) ([][]float32, error) {
 			}
 		}
 	}
-	if err := s.run.Run(); err != nil {
+	if err := s.run.Run(ctx); err != nil {
 		d.cache.Truncate(1)
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 
 	"blipflow/model/nn"
@@ -17,7 +18,7 @@ type t5Decoder struct {
 // runs the decoder over decoderIDs [B,T] (usually the start token alone). It
 // returns the decoder and the logits of the last position [B][V], or of
 // every position when all is set.
-func (m *Model) prefillT5(img *ImageOutputs, ids, mask [][]int, decoderIDs [][]int, capacity, slots int, all bool) (*t5Decoder, [][]float32, error) {
+func (m *Model) prefillT5(ctx context.Context, img *ImageOutputs, ids, mask [][]int, decoderIDs [][]int, capacity, slots int, all bool) (*t5Decoder, [][]float32, error) {
 	t := m.LM.(*T5)
 	g := nn.NewGraph(m.Ops)
 	x, _, mask, err := m.promptEmbeddings(g, img, ids, mask)
@@ -41,14 +42,14 @@ func (m *Model) prefillT5(img *ImageOutputs, ids, mask [][]int, decoderIDs [][]i
 		h = token(g, h, n-1)
 	}
 	logits := g.Ops.Linear(h, t.lmHead)
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, nil, err
 	}
 	return &t5Decoder{m: m, t: t, st: st}, rowsOf(logits, t.cfg.VocabSize), nil
 }
 
 // Step feeds one token per row and returns the next-token logits.
-func (d *t5Decoder) Step(tokens []int) ([][]float32, error) {
+func (d *t5Decoder) Step(ctx context.Context, tokens []int) ([][]float32, error) {
 	b := d.st.self.Rows()
 	if len(tokens) != b {
 		return nil, fmt.Errorf("blip2: %d tokens for %d rows", len(tokens), b)
@@ -59,7 +60,7 @@ func (d *t5Decoder) Step(tokens []int) ([][]float32, error) {
 		return nil, err
 	}
 	logits := g.Ops.Linear(h, d.t.lmHead)
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
 	return rowsOf(logits, d.t.cfg.VocabSize), nil

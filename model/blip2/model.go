@@ -6,6 +6,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -112,8 +113,8 @@ type ImageOutputs struct {
 }
 
 // EncodeImages runs the vision encoder and the Q-Former once on pixels
-// [N,3,H,W].
-func (m *Model) EncodeImages(pixels []float32, n int) (*ImageOutputs, error) {
+// [N,3,H,W]. A cancelled ctx stops it between layers.
+func (m *Model) EncodeImages(ctx context.Context, pixels []float32, n int) (*ImageOutputs, error) {
 	size := m.Config.Vision.ImageSize
 	if len(pixels) != n*3*size*size {
 		return nil, fmt.Errorf("blip2: %d pixel values for %d images of 3x%dx%d", len(pixels), n, size, size)
@@ -127,7 +128,7 @@ func (m *Model) EncodeImages(pixels []float32, n int) (*ImageOutputs, error) {
 	if m.Projection != nil {
 		proj = g.Ops.Linear(q, m.Projection)
 	}
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
 	out := &ImageOutputs{N: n}

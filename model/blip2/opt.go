@@ -118,6 +118,7 @@ func (o *OPT) forward(g *nn.Graph, x, positions, kvPos, mask *G.Node, cache *nn.
 		if !before {
 			x = g.Ops.Norm(x, l.ffNorm)
 		}
+		x = g.Checkpoint(x)
 	}
 	if o.finalNorm != nil {
 		x = g.Ops.Norm(x, o.finalNorm)

@@ -133,7 +133,7 @@ func (t *T5) encode(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
 		h := g.Ops.Norm(x, l.selfNorm)
 		h = g.Ops.Attention(g.Ops.Linear(h, l.q), g.Ops.Linear(h, l.k), g.Ops.Linear(h, l.v), m, bias, t.spec())
 		x = g.Add(x, g.Ops.Linear(h, l.o))
-		x = g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l))
+		x = g.Checkpoint(g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l)))
 	}
 	return g.Ops.Norm(x, t.encoder.finalNorm)
 }
@@ -203,7 +203,7 @@ func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) (*G
 		}
 		h = g.Ops.CachedAttention(g.Ops.Linear(h, l.cq), ck, cv, crossMask, nil, st.cross, i, t.spec())
 		x = g.Add(x, g.Ops.Linear(h, l.co))
-		x = g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l))
+		x = g.Checkpoint(g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l)))
 	}
 	x = g.Ops.Norm(x, t.decoder.finalNorm)
 	if t.scaleOut {

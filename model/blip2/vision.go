@@ -101,7 +101,7 @@ func (v *VisionEncoder) Forward(g *nn.Graph, pixels *G.Node) *G.Node {
 		x = g.Add(x, g.Ops.Linear(h, l.proj))
 		h = g.Ops.Norm(x, l.norm2)
 		h = g.Ops.Linear(g.Ops.Activate(g.Ops.Linear(h, l.fc1), v.act), l.fc2)
-		x = g.Add(x, h)
+		x = g.Checkpoint(g.Add(x, h))
 	}
 	return g.Ops.Norm(x, v.postNorm)
 }

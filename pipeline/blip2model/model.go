@@ -75,9 +75,9 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 	case task.Caption:
 		var caps []engine.Caption
 		if task.Embed { // one vision and Q-Former run serves both
-			caps, emb, err = m.e.CaptionAndEmbed(pixels, len(batch), task.Prompt, m.gen)
+			caps, emb, err = m.e.CaptionAndEmbed(ctx, pixels, len(batch), task.Prompt, m.gen)
 		} else {
-			caps, err = m.e.Caption(pixels, len(batch), task.Prompt, m.gen)
+			caps, err = m.e.Caption(ctx, pixels, len(batch), task.Prompt, m.gen)
 		}
 		if err != nil {
 			return nil, err
@@ -93,7 +93,7 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 			}
 		}
 	case task.Embed:
-		if emb, err = m.e.EmbedImages(pixels, len(batch)); err != nil {
+		if emb, err = m.e.EmbedImages(ctx, pixels, len(batch)); err != nil {
 			return nil, err
 		}
 	}
