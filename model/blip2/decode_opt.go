@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"blipflow/model/nn"
 )
@@ -202,22 +201,17 @@ func (m *Model) promptEmbeddings(g *nn.Graph, img *ImageOutputs, ids, mask [][]i
 		}
 	}
 	x := g.Ops.Embed(g.InputInts(flatten(ids), b, t), m.LM.Embeddings())
-	spliced := g.Func("splice_queries",
-		func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
-		func(in [][]float32, s []tensor.Shape, out []float32) error {
-			copy(out, in[0])
-			for r, row := range ids {
-				k := 0
-				for j, id := range row {
-					if id == image {
-						copy(out[(r*t+j)*dt:(r*t+j+1)*dt], in[1][(r*nq+k)*dt:(r*nq+k+1)*dt])
-						k++
-					}
-				}
+	// The k-th <image> token of row r takes query k of image r: the
+	// queries [B,nq,Dt] in order fill the rows of x [B,T,Dt] at these places.
+	var at []int
+	for r, row := range ids {
+		for j, id := range row {
+			if id == image {
+				at = append(at, r*t+j)
 			}
-			return nil
-		}, x, queries)
-	return spliced, ids, mask, nil
+		}
+	}
+	return g.Ops.Scatter(x, queries, at), ids, mask, nil
 }
 
 func flatten(rows [][]int) []int {

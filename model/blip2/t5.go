@@ -207,7 +207,7 @@ func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) (*G
 	}
 	x = g.Ops.Norm(x, t.decoder.finalNorm)
 	if t.scaleOut {
-		x = scale(g, x, float32(math.Pow(float64(t.cfg.DModel), -0.5)))
+		x = g.Ops.Scale(x, float32(math.Pow(float64(t.cfg.DModel), -0.5)))
 	}
 	return x, nil
 }
@@ -251,14 +251,4 @@ func relativeBucket(rel int, bidirectional bool, buckets, maxDistance int) int {
 	ratio := float32(math.Log(float64(float32(rel) / float32(exact))))
 	large := exact + int(ratio/float32(math.Log(float64(maxDistance)/float64(exact)))*float32(buckets-exact))
 	return out + min(large, buckets-1)
-}
-
-// scale multiplies x by s.
-func scale(g *nn.Graph, x *G.Node, s float32) *G.Node {
-	return g.Func("scale", shapeSame, func(in [][]float32, _ []shapeT, out []float32) error {
-		for i, v := range in[0] {
-			out[i] = v * s
-		}
-		return nil
-	}, x)
 }

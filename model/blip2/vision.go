@@ -5,7 +5,6 @@ import (
 	"math"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"blipflow/model/config"
 	"blipflow/model/nn"
@@ -116,52 +115,17 @@ func (v *VisionEncoder) Pooled(g *nn.Graph, hidden *G.Node) *G.Node {
 // patchify turns [N,3,H,W] into [N,P,3·p·p], each patch flattened in the
 // (channel, row, column) order of the convolution weight.
 func (v *VisionEncoder) patchify(g *nn.Graph, pixels *G.Node) *G.Node {
-	p, size := v.cfg.PatchSize, v.cfg.ImageSize
-	grid := size / p
-	return g.Func("patchify",
-		func(in []tensor.Shape) (tensor.Shape, error) {
-			s := in[0]
-			if len(s) != 4 || s[1] != 3 || s[2] != size || s[3] != size {
-				return nil, fmt.Errorf("pixel_values %v, want [N,3,%d,%d]", s, size, size)
-			}
-			return tensor.Shape{s[0], grid * grid, 3 * p * p}, nil
-		},
-		func(in [][]float32, s []tensor.Shape, out []float32) error {
-			src := in[0]
-			o := 0
-			for n := 0; n < s[0][0]; n++ {
-				for gy := 0; gy < grid; gy++ {
-					for gx := 0; gx < grid; gx++ {
-						for c := 0; c < 3; c++ {
-							for y := 0; y < p; y++ {
-								row := ((n*3+c)*size+gy*p+y)*size + gx*p
-								o += copy(out[o:o+p], src[row:row+p])
-							}
-						}
-					}
-				}
-			}
-			return nil
-		}, pixels)
+	return g.Ops.Patches(pixels, v.cfg.PatchSize)
 }
 
-// embed prepends the class token and adds the position embedding.
+// embed prepends the class token and adds the position embedding, both as
+// table lookups: the class token is a table of one row.
 func (v *VisionEncoder) embed(g *nn.Graph, patches *G.Node) *G.Node {
-	d, t := v.cfg.HiddenSize, NumPositions(v.cfg)
-	return g.Func("vision_embed",
-		func(in []tensor.Shape) (tensor.Shape, error) { return tensor.Shape{in[0][0], t, d}, nil },
-		func(in [][]float32, s []tensor.Shape, out []float32) error {
-			pos, cls := v.positions.Data, v.classToken.Data
-			for n := 0; n < s[0][0]; n++ {
-				o := out[n*t*d : (n+1)*t*d]
-				src := in[0][n*(t-1)*d : (n+1)*(t-1)*d]
-				for i := 0; i < d; i++ {
-					o[i] = cls[i] + pos[i]
-				}
-				for i := d; i < t*d; i++ {
-					o[i] = src[i-d] + pos[i]
-				}
-			}
-			return nil
-		}, patches)
+	n, t := patches.Shape()[0], NumPositions(v.cfg)
+	class := g.Ops.Embed(g.InputInts(make([]int, n), n, 1), v.classToken)
+	ids := make([]int, n*t)
+	for i := range ids {
+		ids[i] = i % t
+	}
+	return g.Add(concatSteps(g, class, patches), g.Ops.Embed(g.InputInts(ids, n, t), v.positions))
 }

@@ -43,6 +43,27 @@ type Ops interface {
 	// mask [B,Tq,Tm] and bias [H,Tq,Tm] (Tm at least the longest row) are
 	// additive and may be nil.
 	CachedAttention(q, k, v, mask, bias *G.Node, cache *KVCache, layer int, spec AttentionSpec) *G.Node
+	// Slice returns x restricted to [lo,hi) along axis.
+	Slice(x *G.Node, axis, lo, hi int) *G.Node
+	// Concat joins a and b along axis (their other dimensions equal).
+	Concat(a, b *G.Node, axis int) *G.Node
+	// Scatter returns x (last dimension D) with the rows numbered at
+	// (counting over all but the last dimension) replaced, in order, by
+	// the rows of src.
+	Scatter(x, src *G.Node, at []int) *G.Node
+	// Reshape gives x's values a new shape.
+	Reshape(x *G.Node, shape ...int) *G.Node
+	// Scale multiplies x by s.
+	Scale(x *G.Node, s float32) *G.Node
+	// Patches cuts images [N,C,H,W] into p×p patches [N,(H/p)·(W/p),C·p·p],
+	// each flattened in (channel, row, column) order, row-major over the
+	// grid.
+	Patches(x *G.Node, p int) *G.Node
+	// Device says where the values between these ops live ("cpu"; a GPU
+	// implementation names its device). Graph inputs are host tensors an
+	// implementation moves as it needs; nn.Value reads results back.
+	Device() string
+
 	// Embed looks up the rows of table for the int ids [B,T] -> [B,T,D].
 	Embed(ids *G.Node, table *Weight) *G.Node
 }
@@ -223,7 +244,8 @@ func (c *CPU) Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 
 // Embed implements Ops.
 func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
-	dim := table.Shape[1]
+	dim := table.Shape[len(table.Shape)-1]
+	vocab := table.Len() / dim
 	return apply(&op{
 		name: "embed(" + table.Name + ")", inDims: []int{ids.Dims()}, inTypes: []tensor.Dtype{tensor.Int}, outDims: ids.Dims() + 1,
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
@@ -231,8 +253,8 @@ func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
 		},
 		do: func(in []*tensor.Dense, out []float32) error {
 			for i, id := range in[0].Data().([]int) {
-				if id < 0 || id >= table.Shape[0] {
-					return fmt.Errorf("token id %d outside the vocabulary of %d (%s)", id, table.Shape[0], table.Name)
+				if id < 0 || id >= vocab {
+					return fmt.Errorf("token id %d outside the vocabulary of %d (%s)", id, vocab, table.Name)
 				}
 				table.Row(id, out[i*dim:(i+1)*dim])
 			}
@@ -240,3 +262,6 @@ func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
 		},
 	}, ids)
 }
+
+// Device implements Ops.
+func (c *CPU) Device() string { return "cpu" }

@@ -59,7 +59,8 @@ func (w *Weight) Bytes() int {
 	return 4 * len(w.Data)
 }
 
-// Row copies row i of a weight seen as [Shape[0]][rest] into dst as float32.
+// Row copies row i of the weight seen as rows of len(dst) values into dst
+// as float32 (a bf16 weight's rows are its matrix rows).
 func (w *Weight) Row(i int, dst []float32) {
 	if w.Half != nil {
 		w.Half.Row(dst, i)
