@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"blipflow/model/nn"
+
+	G "gorgonia.org/gorgonia"
 )
 
 // t5Decoder is a T5 model mid-generation. It implements generate.Decoder.
@@ -12,6 +14,15 @@ type t5Decoder struct {
 	m  *Model
 	t  *T5
 	st *t5State
+	// steps holds one compiled decode-step graph per batch size.
+	steps map[int]*t5Step
+}
+
+// t5Step is a compiled decode step for a batch size.
+type t5Step struct {
+	run    *nn.Runner
+	pass   *t5Pass
+	logits *G.Node
 }
 
 // prefillT5 encodes the prompt (queries in place of the <image> tokens) and
@@ -34,10 +45,11 @@ func (m *Model) prefillT5(ctx context.Context, img *ImageOutputs, ids, mask [][]
 		encMask: mask,
 	}
 	enc := t.encode(g, x, mask)
-	h, err := t.decode(g, flatten(decoderIDs), b, st, enc)
-	if err != nil {
+	p := t.newPass(b, n, n, te, true)
+	if err := p.fill(t, st, flatten(decoderIDs)); err != nil {
 		return nil, nil, err
 	}
+	h := t.decode(g, p, st, enc)
 	if !all {
 		h = token(g, h, n-1)
 	}
@@ -45,7 +57,7 @@ func (m *Model) prefillT5(ctx context.Context, img *ImageOutputs, ids, mask [][]
 	if err := g.Run(ctx); err != nil {
 		return nil, nil, err
 	}
-	return &t5Decoder{m: m, t: t, st: st}, rowsOf(logits, t.cfg.VocabSize), nil
+	return &t5Decoder{m: m, t: t, st: st, steps: map[int]*t5Step{}}, rowsOf(logits, t.cfg.VocabSize), nil
 }
 
 // Step feeds one token per row and returns the next-token logits.
@@ -54,16 +66,22 @@ func (d *t5Decoder) Step(ctx context.Context, tokens []int) ([][]float32, error)
 	if len(tokens) != b {
 		return nil, fmt.Errorf("blip2: %d tokens for %d rows", len(tokens), b)
 	}
-	g := nn.NewGraph(d.m.Ops)
-	h, err := d.t.decode(g, tokens, b, d.st, nil)
-	if err != nil {
+	s, ok := d.steps[b]
+	if !ok {
+		s = &t5Step{pass: d.t.newPass(b, 1, d.st.self.Capacity, d.st.cross.Capacity, false)}
+		g := nn.NewGraph(d.m.Ops)
+		s.logits = g.Ops.Linear(d.t.decode(g, s.pass, d.st, nil), d.t.lmHead)
+		s.run = g.Compile()
+		d.steps[b] = s
+	}
+	if err := s.pass.fill(d.t, d.st, tokens); err != nil {
 		return nil, err
 	}
-	logits := g.Ops.Linear(h, d.t.lmHead)
-	if err := g.Run(ctx); err != nil {
+	if err := s.run.Run(ctx); err != nil {
+		d.st.self.Truncate(1)
 		return nil, err
 	}
-	return rowsOf(logits, d.t.cfg.VocabSize), nil
+	return rowsOf(s.logits, d.t.cfg.VocabSize), nil
 }
 
 // Select rearranges the rows (beam reordering, dropping finished rows).

@@ -145,50 +145,83 @@ type t5State struct {
 	encMask     [][]int
 }
 
-// decode runs the decoder on ids [B,T] following what the cache holds,
-// returning hidden states [B,T,D] ready for the head. With enc (the first
-// pass) it also fills the cross-attention cache.
-func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) (*G.Node, error) {
-	n := len(ids) / b
-	past := st.self.MaxLen()
-	tk := past + n
-	kvAt, err := st.self.Reserve(n)
-	if err != nil {
-		return nil, err
+// t5Pass is a decoder pass's host inputs: n tokens for each of b rows,
+// masks and bias as wide as width steps (at least the longest row after
+// the pass). A compiled step graph keeps one and refills it every step.
+type t5Pass struct {
+	b, n, width, te int
+	ids, selfAt     []int
+	selfMask, bias  []float32 // [B,n,width], [H,n,width]
+	crossMask       []float32 // [B,n,te]
+	crossAt         []int     // first pass only: where the encoder's K/V go
+}
+
+func (t *T5) newPass(b, n, width, te int, first bool) *t5Pass {
+	p := &t5Pass{b: b, n: n, width: width, te: te, ids: make([]int, b*n), selfAt: make([]int, b),
+		selfMask: make([]float32, b*n*width), bias: make([]float32, t.heads*n*width), crossMask: make([]float32, b*n*te)}
+	if first {
+		p.crossAt = make([]int, b)
 	}
-	selfAt := g.InputInts(kvAt, b)
-	var crossAt *G.Node
-	if enc != nil {
+	return p
+}
+
+// fill reserves the pass's steps in the cache and sets its inputs for ids.
+func (p *t5Pass) fill(t *T5, st *t5State, ids []int) error {
+	past := st.self.MaxLen()
+	kvAt, err := st.self.Reserve(p.n)
+	if err != nil {
+		return err
+	}
+	if p.crossAt != nil {
 		at, err := st.cross.Reserve(st.cross.Capacity)
 		if err != nil {
-			st.self.Truncate(n)
-			return nil, err
+			st.self.Truncate(p.n)
+			return err
 		}
-		crossAt = g.InputInts(at, b)
+		copy(p.crossAt, at)
 	}
-	x := g.Ops.Embed(g.InputInts(ids, b, n), t.shared)
-	causal := make([]float32, b*n*tk)
-	for r := 0; r < b; r++ {
-		for i := 0; i < n; i++ {
+	copy(p.ids, ids)
+	copy(p.selfAt, kvAt)
+	tk := past + p.n
+	clear(p.selfMask)
+	for r := 0; r < p.b; r++ {
+		for i := 0; i < p.n; i++ {
 			for j := past + i + 1; j < tk; j++ {
-				causal[(r*n+i)*tk+j] = maskMin
+				p.selfMask[(r*p.n+i)*p.width+j] = maskMin
 			}
 		}
 	}
-	selfMask := g.Input(causal, b, n, tk)
-	bias := g.Input(t.positionBias(t.decoder.relBias, past, n, tk, false), t.heads, n, tk)
-	te := len(st.encMask[0])
-	cm := make([]float32, b*n*te)
-	for r := 0; r < b; r++ {
-		for i := 0; i < n; i++ {
+	bias := t.positionBias(t.decoder.relBias, past, p.n, tk, false)
+	for hi := 0; hi < t.heads*p.n; hi++ {
+		copy(p.bias[hi*p.width:hi*p.width+tk], bias[hi*tk:(hi+1)*tk])
+	}
+	clear(p.crossMask)
+	for r := 0; r < p.b; r++ {
+		for i := 0; i < p.n; i++ {
 			for j, keep := range st.encMask[r] {
 				if keep == 0 {
-					cm[(r*n+i)*te+j] = maskMin
+					p.crossMask[(r*p.n+i)*p.te+j] = maskMin
 				}
 			}
 		}
 	}
-	crossMask := g.Input(cm, b, n, te)
+	return nil
+}
+
+// decode adds the decoder over a pass's inputs to g, returning hidden
+// states [B,n,D] ready for the head. With enc (the first pass) it also
+// fills the cross-attention cache.
+func (t *T5) decode(g *nn.Graph, p *t5Pass, st *t5State, enc *G.Node) *G.Node {
+	b, n := p.b, p.n
+	selfAt := g.InputInts(p.selfAt, b)
+	var crossAt *G.Node
+	if enc != nil {
+		crossAt = g.InputInts(p.crossAt, b)
+	}
+	x := g.Ops.Embed(g.InputInts(p.ids, b, n), t.shared)
+	selfMask := g.Input(p.selfMask, b, n, p.width)
+	bias := g.Input(p.bias, t.heads, n, p.width)
+	crossMask := g.Input(p.crossMask, b, n, p.te)
 	for i, l := range t.decoder.layers {
 		h := g.Ops.Norm(x, l.selfNorm)
 		k := g.Ops.KVWrite(g.Ops.Linear(h, l.k), selfAt, st.self, i, false)
@@ -209,7 +242,7 @@ func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) (*G
 	if t.scaleOut {
 		x = g.Ops.Scale(x, float32(math.Pow(float64(t.cfg.DModel), -0.5)))
 	}
-	return x, nil
+	return x
 }
 
 // positionBias computes the relative position bias [H,n,tk] for queries at
