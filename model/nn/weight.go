@@ -1,11 +1,13 @@
-// Package nn holds the building blocks of the BLIP-2 networks: weights, the
-// custom Gorgonia ops that do the heavy work (linear layers, layer and RMS
-// norms, activations, attention with its mask, KV-cache append, embedding
-// lookup), their CPU kernels, and a small graph runner.
+// Package nn holds the building blocks of the BLIP-2 networks: weights in
+// fp32 or bf16, the custom Gorgonia ops that do the heavy work (linear
+// layers, layer and RMS norms, activations, attention with its mask, KV-cache
+// writes and cached attention, embedding lookup) and the light glue between
+// them (slices, joins, splices, reshapes), their CPU kernels, the KV cache,
+// and a graph runner that re-runs a compiled graph (a decode step).
 //
-// Weights live behind the ops rather than in Gorgonia tensors, so another
-// implementation of Ops (a GPU one holding bf16 copies) can stand in without
-// any change to the model code.
+// Weights live behind the ops rather than in Gorgonia tensors, and every op
+// the models use is in the Ops interface, so another implementation of Ops
+// (a GPU one) can stand in without any change to the model code.
 package nn
 
 import (
