@@ -66,13 +66,9 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	pixels := nn.NewRandomSource(1, 1).Shaped([]int{1, 3, size, size})
 	var vis []float32
 	secs, err := best(func() error {
-		g := nn.NewGraph(m.Ops)
-		h := m.Vision.Forward(g, g.Input(pixels, 1, 3, size, size))
-		if err := g.Run(ctx); err != nil {
-			return err
-		}
-		vis, _ = nn.Value(h)
-		return nil
+		var err error
+		vis, err = m.Vision.Encode(ctx, m.Ops, pixels, 1)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vision encoder: %w", err)

@@ -9,6 +9,9 @@ import (
 	"blipflow/model/nn"
 )
 
+// optLayersPerGraph is how many decoder layers one prefill graph runs.
+var optLayersPerGraph = 4
+
 // optDecoder is an OPT model mid-generation: the KV cache and, per row, the
 // attention mask so far. It implements generate.Decoder.
 type optDecoder struct {
@@ -71,7 +74,23 @@ func (m *Model) prefillOPT(ctx context.Context, img *ImageOutputs, ids, mask [][
 			}
 		}
 	}
-	h := o.forward(g, x, g.InputInts(positions, b, t), g.InputInts(kvAt, b), g.Input(attn, b, t, t), d.cache)
+	// The layers run a few per graph, so the intermediate values of only
+	// those are held at once (a graph keeps all of its own until done).
+	h := o.input(g, x, g.InputInts(positions, b, t))
+	for lo := 0; ; lo += optLayersPerGraph {
+		hi := min(lo+optLayersPerGraph, len(o.layers))
+		h = o.layerRange(g, h, lo, hi, g.InputInts(kvAt, b), g.Input(attn, b, t, t), d.cache)
+		if hi == len(o.layers) {
+			break
+		}
+		if err := g.Run(ctx); err != nil {
+			return nil, nil, err
+		}
+		data, shape := nn.Value(h)
+		g = nn.NewGraph(m.Ops)
+		h = g.Input(data, shape...)
+	}
+	h = o.output(g, h)
 	if !all {
 		h = token(g, h, t-1)
 	}

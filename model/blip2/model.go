@@ -119,9 +119,12 @@ func (m *Model) EncodeImages(ctx context.Context, pixels []float32, n int) (*Ima
 	if len(pixels) != n*3*size*size {
 		return nil, fmt.Errorf("blip2: %d pixel values for %d images of 3x%dx%d", len(pixels), n, size, size)
 	}
+	hidden, err := m.Vision.Encode(ctx, m.Ops, pixels, n)
+	if err != nil {
+		return nil, err
+	}
 	g := nn.NewGraph(m.Ops)
-	px := g.Input(pixels, n, 3, size, size)
-	vis := m.Vision.Forward(g, px)
+	vis := g.Input(hidden, n, NumPositions(m.Config.Vision), m.Config.Vision.HiddenSize)
 	pooled := m.Vision.Pooled(g, vis)
 	q := m.QFormer.Forward(g, vis)
 	var proj *G.Node
@@ -131,8 +134,7 @@ func (m *Model) EncodeImages(ctx context.Context, pixels []float32, n int) (*Ima
 	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
-	out := &ImageOutputs{N: n}
-	out.Vision, _ = nn.Value(vis)
+	out := &ImageOutputs{N: n, Vision: hidden}
 	out.Pooled, _ = nn.Value(pooled)
 	out.Queries, _ = nn.Value(q)
 	if proj != nil {

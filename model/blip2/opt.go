@@ -91,13 +91,24 @@ func (o *OPT) Embeddings() *nn.Weight { return o.embed }
 // cache at kvPos (ints [B], from cache.Reserve), and returns the final
 // hidden states [B,T,Dw].
 func (o *OPT) forward(g *nn.Graph, x, positions, kvPos, mask *G.Node, cache *nn.KVCache) *G.Node {
+	return o.output(g, o.layerRange(g, o.input(g, x, positions), 0, len(o.layers), kvPos, mask, cache))
+}
+
+// input projects the embeddings x [B,T,Dw] to the decoder's width and adds
+// the position embeddings.
+func (o *OPT) input(g *nn.Graph, x, positions *G.Node) *G.Node {
 	if o.projIn != nil {
 		x = g.Ops.Linear(x, o.projIn)
 	}
-	x = g.Add(x, g.Ops.Embed(positions, o.positions))
+	return g.Add(x, g.Ops.Embed(positions, o.positions))
+}
+
+// layerRange adds decoder layers [lo,hi) over x [B,T,D] (see forward).
+func (o *OPT) layerRange(g *nn.Graph, x *G.Node, lo, hi int, kvPos, mask *G.Node, cache *nn.KVCache) *G.Node {
 	spec := nn.AttentionSpec{Heads: o.heads, HeadDim: o.dim / o.heads, Scale: float32(1 / math.Sqrt(float64(o.dim/o.heads)))}
 	before := o.cfg.DoLayerNormBefore
-	for i, l := range o.layers {
+	for i := lo; i < hi; i++ {
+		l := o.layers[i]
 		h := x
 		if before {
 			h = g.Ops.Norm(h, l.attnNorm)
@@ -120,6 +131,11 @@ func (o *OPT) forward(g *nn.Graph, x, positions, kvPos, mask *G.Node, cache *nn.
 		}
 		x = g.Checkpoint(x)
 	}
+	return x
+}
+
+// output applies the final norm and projection: hidden states [B,T,Dw].
+func (o *OPT) output(g *nn.Graph, x *G.Node) *G.Node {
 	if o.finalNorm != nil {
 		x = g.Ops.Norm(x, o.finalNorm)
 	}

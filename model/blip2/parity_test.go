@@ -124,6 +124,16 @@ func TestImageParity(t *testing.T) {
 	}
 }
 
+// TestStagedGraphsParity runs the vision encoder and the OPT prefill one
+// layer per graph (the real models run a few per graph), as the other
+// parity tests check them in one.
+func TestStagedGraphsParity(t *testing.T) {
+	defer func(v, o int) { visionLayersPerGraph, optLayersPerGraph = v, o }(visionLayersPerGraph, optLayersPerGraph)
+	visionLayersPerGraph, optLayersPerGraph = 1, 1
+	TestImageParity(t)
+	TestOPTLogitsParity(t)
+}
+
 func TestOPTLogitsParity(t *testing.T) {
 	g := loadGolden(t, "opt-tiny")
 	for bname, b := range backends(t) {

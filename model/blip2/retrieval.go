@@ -208,12 +208,16 @@ func (r *Retrieval) MatchLogits(ctx context.Context, pixels []float32, ids, mask
 	if len(pixels) != n*3*size*size {
 		return nil, fmt.Errorf("blip2: %d pixel values for %d image-text pairs of 3x%dx%d images", len(pixels), n, size, size)
 	}
+	hidden, err := r.m.Vision.Encode(ctx, r.m.Ops, pixels, n)
+	if err != nil {
+		return nil, err
+	}
 	g := nn.NewGraph(r.m.Ops)
 	text, err := r.embedText(g, ids, mask)
 	if err != nil {
 		return nil, err
 	}
-	vis := r.m.Vision.Forward(g, g.Input(pixels, n, 3, size, size))
+	vis := g.Input(hidden, n, NumPositions(r.m.Config.Vision), r.m.Config.Vision.HiddenSize)
 	h := r.m.QFormer.Run(g, QFormerInput{Image: vis, Text: text, Mask: flatten(mask), N: n})
 	q := r.NumQueries()
 	logits := g.Ops.Linear(steps(g, h, 0, q), r.itm)

@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -85,14 +86,43 @@ func qkvBias(l *nn.Loader, d int, enabled bool) *nn.Weight {
 	return &nn.Weight{Name: q.Name + "+v_bias", Shape: []int{3 * d}, Data: b}
 }
 
-// Forward encodes pixels [N,3,H,W] into hidden states [N,T,D]
-// (last_hidden_state, after the post layer norm).
-func (v *VisionEncoder) Forward(g *nn.Graph, pixels *G.Node) *G.Node {
-	x := g.Ops.Linear(v.patchify(g, pixels), v.patch)
-	x = v.embed(g, x)
+// visionLayersPerGraph is how many encoder layers one graph runs. A graph
+// keeps every intermediate value until it is done (about 31 MB per layer
+// and image for ViT-g), so the encoder runs as a chain of small graphs.
+var visionLayersPerGraph = 2
+
+// Encode turns pixels [N,3,H,W] into hidden states [N,T,D]
+// (last_hidden_state, after the post layer norm), running the layers a few
+// at a time so the memory of their intermediate values stays small. A
+// cancelled ctx stops it between layers.
+func (v *VisionEncoder) Encode(ctx context.Context, ops nn.Ops, pixels []float32, n int) ([]float32, error) {
+	size := v.cfg.ImageSize
+	g := nn.NewGraph(ops)
+	x := v.embed(g, g.Ops.Linear(v.patchify(g, g.Input(pixels, n, 3, size, size)), v.patch))
+	t, d := NumPositions(v.cfg), v.cfg.HiddenSize
+	for lo := 0; ; lo += visionLayersPerGraph {
+		hi := min(lo+visionLayersPerGraph, len(v.layers))
+		x = v.forward(g, x, lo, hi)
+		if hi == len(v.layers) {
+			x = g.Ops.Norm(x, v.postNorm)
+		}
+		if err := g.Run(ctx); err != nil {
+			return nil, err
+		}
+		h, _ := nn.Value(x)
+		if hi == len(v.layers) {
+			return h, nil
+		}
+		g = nn.NewGraph(ops)
+		x = g.Input(h, n, t, d)
+	}
+}
+
+// forward adds layers [lo,hi) of the encoder over x [N,T,D] to g.
+func (v *VisionEncoder) forward(g *nn.Graph, x *G.Node, lo, hi int) *G.Node {
 	d, heads := v.cfg.HiddenSize, v.cfg.NumAttentionHeads
 	spec := nn.AttentionSpec{Heads: heads, HeadDim: d / heads, Scale: float32(1 / math.Sqrt(float64(d/heads)))}
-	for _, l := range v.layers {
+	for _, l := range v.layers[lo:hi] {
 		h := g.Ops.Norm(x, l.norm1)
 		qkv := g.Ops.Linear(h, l.qkv)
 		q, k, vv := split3(g, qkv, d)
@@ -102,7 +132,7 @@ func (v *VisionEncoder) Forward(g *nn.Graph, pixels *G.Node) *G.Node {
 		h = g.Ops.Linear(g.Ops.Activate(g.Ops.Linear(h, l.fc1), v.act), l.fc2)
 		x = g.Checkpoint(g.Add(x, h))
 	}
-	return g.Ops.Norm(x, v.postNorm)
+	return x
 }
 
 // Pooled returns pooler_output [N,D]: the class token of the last hidden
