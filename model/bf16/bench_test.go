@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"blipflow/model/blas"
 )
@@ -45,8 +46,23 @@ func benchFill(s []float32, seed uint32) {
 	}
 }
 
-func reportRates(b *testing.B, name string, m, k, n, weightBytes int) {
-	ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+// timeCalls runs f in b.Loop and returns the fastest call: the machine is
+// shared, and other processes only ever make a call slower, so the rates
+// reported come from the fastest call (ns/op stays the mean).
+func timeCalls(b *testing.B, f func()) time.Duration {
+	f() // create primitives and pack outside the timing
+	best := time.Duration(1 << 62)
+	for b.Loop() {
+		t0 := time.Now()
+		f()
+		best = min(best, time.Since(t0))
+	}
+	return best
+}
+
+func reportRates(b *testing.B, name string, best time.Duration, m, k, n, weightBytes int) {
+	ns := float64(best.Nanoseconds())
+	b.ReportMetric(ns/1e6, "best-ms")
 	b.ReportMetric(2*float64(m*k*n)/ns, "GFLOP/s")
 	b.ReportMetric(float64(n*k*weightBytes)/ns, "GB/s")
 	if ref, ok := openblasNs.Load(name); ok && weightBytes == 2 {
@@ -80,11 +96,9 @@ func BenchmarkMulT(b *testing.B) {
 				if obErr != nil {
 					b.Skipf("OpenBLAS: %v", obErr)
 				}
-				for b.Loop() {
-					ob.Sgemm(false, true, s.m, s.n, s.k, 1, x, s.k, wf, s.k, 0, out, s.n)
-				}
-				openblasNs.Store(s.name, float64(b.Elapsed().Nanoseconds())/float64(b.N))
-				reportRates(b, s.name, s.m, s.k, s.n, 4)
+				best := timeCalls(b, func() { ob.Sgemm(false, true, s.m, s.n, s.k, 1, x, s.k, wf, s.k, 0, out, s.n) })
+				openblasNs.Store(s.name, float64(best.Nanoseconds()))
+				reportRates(b, s.name, best, s.m, s.k, s.n, 4)
 			})
 			w := FromFloat32Matrix(s.n, s.k, wf)
 			w.Pack()
@@ -94,11 +108,8 @@ func BenchmarkMulT(b *testing.B) {
 					if err != nil {
 						b.Skipf("%s: %v", eng.name, err)
 					}
-					e.MulT(x, s.m, w, nil, out) // create primitives outside the timing
-					for b.Loop() {
-						e.MulT(x, s.m, w, nil, out)
-					}
-					reportRates(b, s.name, s.m, s.k, s.n, 2)
+					best := timeCalls(b, func() { e.MulT(x, s.m, w, nil, out) })
+					reportRates(b, s.name, best, s.m, s.k, s.n, 2)
 				})
 			}
 		})
@@ -128,11 +139,8 @@ func BenchmarkCrossover(b *testing.B) {
 				e    Engine
 			}{{"go", g}, {"onednn", dn}} {
 				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", k, n, m, e.name), func(b *testing.B) {
-					e.e.MulT(x, m, w, nil, out)
-					for b.Loop() {
-						e.e.MulT(x, m, w, nil, out)
-					}
-					reportRates(b, "", m, k, n, 2)
+					best := timeCalls(b, func() { e.e.MulT(x, m, w, nil, out) })
+					reportRates(b, "", best, m, k, n, 2)
 				})
 			}
 		}
