@@ -146,4 +146,3 @@ func BenchmarkCrossover(b *testing.B) {
 		}
 	}
 }
-

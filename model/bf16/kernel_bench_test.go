@@ -4,8 +4,8 @@ package bf16
 
 import (
 	"fmt"
-	"time"
 	"testing"
+	"time"
 )
 
 // BenchmarkKernelL1 times one call of the assembly kernel on data that stays
