@@ -40,6 +40,11 @@ type OneDNNEngine struct {
 
 	fallbacks atomic.Int64
 	lastErr   atomic.Pointer[error]
+	copies    atomic.Int64
+
+	// forceReorder makes every primitive take weights in oneDNN's chosen
+	// layout through a reordered copy (tests the path other CPUs take).
+	forceReorder bool
 
 	// Owned by the engine's OS thread.
 	eng     *dnnl.Engine
@@ -55,6 +60,18 @@ type matmulKey struct {
 type matmulPrim struct {
 	prim               *dnnl.Primitive
 	src, wei, bia, dst *dnnl.MemoryDesc
+	// reorder, when set, converts the packed weights into the layout wei
+	// that oneDNN chose itself, because the packed layout would have made
+	// it pick a different implementation (a CPU whose fast kernels want
+	// other blocking, as AMX might). The copy is cached in the Matrix.
+	reorder *dnnl.Primitive
+	packed  *dnnl.MemoryDesc
+}
+
+// reorderKey keys a Matrix's copy of its weights in a oneDNN layout.
+type reorderKey struct {
+	e      *OneDNNEngine
+	layout string
 }
 
 // maxPrimitives bounds the primitive cache; past it the cache is emptied
@@ -84,7 +101,7 @@ func loadOneDNN(o Options) (Engine, error) {
 	if e, ok := oneDNNEngines.byOptions[o]; ok {
 		return e, nil
 	}
-	e, err := newOneDNNEngine(o)
+	e, err := newOneDNNEngine(o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +112,7 @@ func loadOneDNN(o Options) (Engine, error) {
 	return e, nil
 }
 
-func newOneDNNEngine(o Options) (*OneDNNEngine, error) {
+func newOneDNNEngine(o Options, forceReorder bool) (*OneDNNEngine, error) {
 	if _, set := os.LookupEnv(EnvOMPWaitPolicy); !set {
 		if err := os.Setenv(EnvOMPWaitPolicy, "PASSIVE"); err != nil {
 			return nil, fmt.Errorf("bf16: set %s: %w", EnvOMPWaitPolicy, err)
@@ -112,6 +129,8 @@ func newOneDNNEngine(o Options) (*OneDNNEngine, error) {
 		threads:   o.Threads,
 		calls:     make(chan func()),
 		prims:     map[matmulKey]*matmulPrim{},
+
+		forceReorder: forceReorder,
 	}
 	go e.serve()
 	var initErr error
@@ -216,15 +235,80 @@ func (e *OneDNNEngine) primitive(key matmulKey) (*matmulPrim, error) {
 	if p.dst, err = l.MemoryDesc(key.m, key.n, dnnl.F32, dnnl.AB); err != nil {
 		return nil, err
 	}
-	if p.prim, err = e.eng.Matmul(p.src, p.wei, p.bia, p.dst); err != nil {
+	// What would oneDNN pick with the weights layout left to it?
+	anyWei, err := l.MemoryDesc(key.k, key.n, dnnl.BF16, dnnl.Any)
+	if err != nil {
+		return nil, err
+	}
+	anyImpl, prefWei, choiceErr := e.eng.MatmulChoice(p.src, anyWei, p.bia, p.dst)
+	if p.prim, err = e.eng.Matmul(p.src, p.wei, p.bia, p.dst); err != nil && choiceErr != nil {
 		return nil, fmt.Errorf("matmul %d×%d×%d: %w", key.m, key.k, key.n, err)
 	}
-	if p.prim.ScratchpadSize > len(e.scratch) {
-		e.scratch = make([]byte, p.prim.ScratchpadSize)
+	if choiceErr == nil && prefWei != nil && (err != nil || e.forceReorder || p.prim.Impl != anyImpl) {
+		// The packed layout is not what oneDNN's best implementation
+		// here takes: use its own layout, through a reordered copy.
+		if p.prim != nil {
+			p.prim.Destroy()
+		}
+		p.packed = p.wei
+		p.wei = prefWei
+		if p.prim, err = e.eng.Matmul(p.src, p.wei, p.bia, p.dst); err != nil {
+			return nil, fmt.Errorf("matmul %d×%d×%d (weights in oneDNN's layout): %w", key.m, key.k, key.n, err)
+		}
+		if p.reorder, err = e.eng.Reorder(p.packed, p.wei); err != nil {
+			p.prim.Destroy()
+			return nil, fmt.Errorf("reorder of %d×%d weights into oneDNN's layout: %w", key.k, key.n, err)
+		}
+		e.scratch = growBytes(e.scratch, p.reorder.ScratchpadSize)
 	}
+	e.scratch = growBytes(e.scratch, p.prim.ScratchpadSize)
 	e.prims[key] = &p
 	return &p, nil
 }
+
+func growBytes(b []byte, n int) []byte {
+	if n > len(b) {
+		return make([]byte, n)
+	}
+	return b
+}
+
+// weightsFor returns the weights p multiplies: the packed copy, or the
+// Matrix's cached copy in oneDNN's layout, made on first use. It runs on
+// the engine's thread.
+func (e *OneDNNEngine) weightsFor(p *matmulPrim, w *Matrix, pk *packedWeights) (unsafe.Pointer, error) {
+	if p.reorder == nil {
+		return unsafe.Pointer(&pk.data[0]), nil
+	}
+	key := reorderKey{e: e, layout: p.wei.Key()}
+	v, err := w.extra(key, func() (any, error) {
+		buf := make([]uint64, (e.lib.Size(p.wei)+7)/8)
+		err := e.eng.Execute(p.reorder, e.scratchPtr(),
+			dnnl.Arg{Kind: dnnl.ArgFrom, MD: p.packed, Data: unsafe.Pointer(&pk.data[0])},
+			dnnl.Arg{Kind: dnnl.ArgTo, MD: p.wei, Data: unsafe.Pointer(&buf[0])})
+		if err != nil {
+			return nil, err
+		}
+		e.copies.Add(1)
+		return buf, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Pointer(&v.([]uint64)[0]), nil
+}
+
+func (e *OneDNNEngine) scratchPtr() unsafe.Pointer {
+	if len(e.scratch) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&e.scratch[0])
+}
+
+// ReorderedCopies is the number of weight matrices this engine keeps a
+// second copy of, in a layout oneDNN preferred over the packed one (zero
+// where oneDNN's kernels take the packed layout, as on AVX512-BF16 CPUs).
+func (e *OneDNNEngine) ReorderedCopies() int64 { return e.copies.Load() }
 
 // MulT implements Engine.
 func (e *OneDNNEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []float32) {
@@ -251,19 +335,19 @@ func (e *OneDNNEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out [
 		if p, err = e.primitive(matmulKey{m: m, k: k, n: n, bias: bias != nil}); err != nil {
 			return
 		}
+		var wd unsafe.Pointer
+		if wd, err = e.weightsFor(p, w, pk); err != nil {
+			return
+		}
 		args := []dnnl.Arg{
 			{Kind: dnnl.ArgSrc, MD: p.src, Data: unsafe.Pointer(&xb[0])},
-			{Kind: dnnl.ArgWeights, MD: p.wei, Data: unsafe.Pointer(&pk.data[0])},
+			{Kind: dnnl.ArgWeights, MD: p.wei, Data: wd},
 			{Kind: dnnl.ArgDst, MD: p.dst, Data: unsafe.Pointer(&out[0])},
 		}
 		if bias != nil {
 			args = append(args, dnnl.Arg{Kind: dnnl.ArgBias, MD: p.bia, Data: unsafe.Pointer(&bias[0])})
 		}
-		var scratch unsafe.Pointer
-		if len(e.scratch) > 0 {
-			scratch = unsafe.Pointer(&e.scratch[0])
-		}
-		err = e.eng.Execute(p.prim, scratch, args...)
+		err = e.eng.Execute(p.prim, e.scratchPtr(), args...)
 	})
 	runtime.KeepAlive(xb)
 	runtime.KeepAlive(pk)

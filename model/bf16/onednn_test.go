@@ -1,6 +1,7 @@
 package bf16
 
 import (
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,36 @@ func oneDNNTestEngines(t testing.TB) []namedEngine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []namedEngine{{"onednn", all}, {"onednn+go", mixed}}
+	reorder, err := newOneDNNEngine(Options{Threads: 2, SmallRows: -1}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(reorder.calls) })
+	return []namedEngine{{"onednn", all}, {"onednn+go", mixed}, {"onednn-reordered", reorder}}
+}
+
+// TestOneDNNLayouts checks that on this CPU oneDNN multiplies from the
+// packed copy (no second copy of the weights), and that the engine that
+// reorders into oneDNN's own layout made its copies.
+func TestOneDNNLayouts(t *testing.T) {
+	es := oneDNNTestEngines(t)
+	if len(es) == 0 {
+		t.Skip("no oneDNN")
+	}
+	r := newProblem(rand.New(rand.NewPCG(13, 14)), 40, 96, 200, true)
+	for _, ne := range es {
+		out := make([]float32, r.m*r.n)
+		ne.e.MulT(r.x, r.m, r.w, r.bias, out)
+		r.check(t, ne.name, out)
+		checkNoFallback(t, ne)
+	}
+	all, reordered := es[0].e.(*OneDNNEngine), es[2].e.(*OneDNNEngine)
+	if f := hostFeatures(); f.AVX512BF16 && !f.AMXBF16 && all.ReorderedCopies() != 0 {
+		t.Errorf("oneDNN made %d reordered copies on an AVX512-BF16 CPU; want it to use the packed layout", all.ReorderedCopies())
+	}
+	if reordered.ReorderedCopies() == 0 {
+		t.Error("the reordering engine made no copy")
+	}
 }
 
 func TestOneDNNName(t *testing.T) {
