@@ -67,6 +67,12 @@ func TestOneDNNName(t *testing.T) {
 	if !strings.Contains(e.Name(), e.ISA()) || e.Impl() == "" {
 		t.Errorf("Name %q lacks the ISA %q or the implementation %q", e.Name(), e.ISA(), e.Impl())
 	}
+	// Options.Threads is the OpenMP team size on the engine's thread.
+	var threads int
+	e.do(func() { threads = e.lib.MaxThreads() })
+	if threads != 2 {
+		t.Errorf("omp_get_max_threads on the engine's thread = %d, want Options.Threads = 2", threads)
+	}
 	// On a CPU with AVX512_BF16 (and no AMX) oneDNN must use its native
 	// bf16 kernels, not an emulation.
 	f := hostFeatures()
