@@ -3,6 +3,7 @@ package bf16
 import (
 	"fmt"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,15 +50,30 @@ func benchFill(s []float32, seed uint32) {
 // timeCalls runs f in b.Loop and returns the fastest call: the machine is
 // shared, and other processes only ever make a call slower, so the rates
 // reported come from the fastest call (ns/op stays the mean).
+//
+// It also reports cpu-ms: the process's CPU time per call over two
+// threads, which other processes do not inflate (but threads that spin
+// while they wait, as OpenBLAS's do, do).
 func timeCalls(b *testing.B, f func()) time.Duration {
 	f() // create primitives and pack outside the timing
 	best := time.Duration(1 << 62)
+	cpu0 := cpuTime()
 	for b.Loop() {
 		t0 := time.Now()
 		f()
 		best = min(best, time.Since(t0))
 	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/2/float64(b.N)/1e6, "cpu-ms")
 	return best
+}
+
+// cpuTime is the CPU time the process has used (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func reportRates(b *testing.B, name string, best time.Duration, m, k, n, weightBytes int) {

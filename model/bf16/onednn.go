@@ -12,10 +12,27 @@ import (
 )
 
 // DefaultSmallRows is the largest m the oneDNN engine hands to the Go
-// kernels by default: the crossover measured on AMD Zen 4 (AVX512-BF16, 2
-// threads), where the Go kernels read the weights once for every six rows
-// at close to memory speed and oneDNN's brgemm needs more rows to win.
-const DefaultSmallRows = 16
+// kernels when Options.SmallRows is 0, by CPU:
+//
+//   - AVX512_BF16 without AMX: 64. Measured on AMD Zen 4 (2 threads, the
+//     decode and vision shapes): the Go kernels take no more CPU time than
+//     oneDNN's brg:avx512_core_bf16 at every m up to 64 (both run VDPBF16PS
+//     at close to its peak), and less at m <= 16 where the weights' memory
+//     speed decides. From 64 rows up they are level, and oneDNN takes the
+//     large products.
+//   - AMX: 16 (not measured here: AMX tiles multiply several times faster
+//     than VDPBF16PS, so oneDNN should win from a few rows up).
+//   - otherwise: 16.
+func DefaultSmallRows() int {
+	f := hostFeatures()
+	switch {
+	case f.AMXTile && f.AMXBF16:
+		return 16
+	case f.AVX512BF16:
+		return 64
+	}
+	return 16
+}
 
 // EnvOMPWaitPolicy is OpenMP's variable for what idle threads do. Unless it
 // is set, Load sets it to PASSIVE before loading oneDNN, so that OpenMP
@@ -94,7 +111,7 @@ func loadOneDNN(o Options) (Engine, error) {
 		o.Threads = runtime.GOMAXPROCS(0)
 	}
 	if o.SmallRows == 0 {
-		o.SmallRows = DefaultSmallRows
+		o.SmallRows = DefaultSmallRows()
 	}
 	oneDNNEngines.Lock()
 	defer oneDNNEngines.Unlock()
