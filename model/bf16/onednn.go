@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -180,6 +181,11 @@ func (e *OneDNNEngine) do(f func()) {
 // init sets the thread count, creates the engine and checks that a bf16
 // matmul with the packed weight layout can be created on this CPU.
 func (e *OneDNNEngine) init() error {
+	if isa := e.lib.EffectiveISA(); isa&dnnl.AVX512CoreBF16 != dnnl.AVX512CoreBF16 {
+		// Below avx512_core_bf16 oneDNN 2.x converts bf16 in its gemm or
+		// has no bf16 matmul at all; the Go kernels are the better path.
+		return fmt.Errorf("oneDNN's isa on %s is %s: no native bf16 matmul (needs avx512_core_bf16 or amx)", cpuDescription(), isa)
+	}
 	e.lib.SetThreads(e.threads)
 	eng, err := e.lib.NewEngine()
 	if err != nil {
@@ -191,6 +197,10 @@ func (e *OneDNNEngine) init() error {
 		return fmt.Errorf("bf16 matmul on %s (isa %s): %w", cpuDescription(), e.lib.EffectiveISA(), err)
 	}
 	e.impl = p.prim.Impl
+	if strings.HasPrefix(e.impl, "ref") {
+		// oneDNN's reference loops are far slower than the Go kernels.
+		return fmt.Errorf("bf16 matmul on %s (isa %s) has only oneDNN's reference implementation %q", cpuDescription(), e.lib.EffectiveISA(), e.impl)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package bf16
 import (
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,5 +113,37 @@ func TestLoadAuto(t *testing.T) {
 	t.Logf("auto: %s (warning %q)", e.Name(), warn)
 	if _, ok := e.(*OneDNNEngine); !ok && requireOneDNN() {
 		t.Errorf("%s=1 but auto gave %s: %s", EnvRequireOneDNN, e.Name(), warn)
+	}
+}
+
+// TestLoadWithoutNativeISA runs Load in a child process whose oneDNN is
+// capped below avx512_core_bf16 (DNNL_MAX_CPU_ISA), as on a CPU without
+// bf16 arithmetic: "onednn" must fail naming the ISA, "auto" must fall back
+// to the Go engine with a one-line warning.
+func TestLoadWithoutNativeISA(t *testing.T) {
+	if isa := os.Getenv("BF16_TEST_CHILD_ISA"); isa != "" {
+		_, _, err := Load(Options{Kind: KindOneDNN})
+		if err == nil || !strings.Contains(err.Error(), "no native bf16") {
+			t.Fatalf("Load(onednn) with oneDNN capped at %s: error %v", isa, err)
+		}
+		e, warn, err := Load(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := e.(*GoEngine); !ok || !strings.Contains(warn, "no native bf16") || strings.Contains(warn, "\n") {
+			t.Fatalf("Load(auto) = %s, warning %q", e.Name(), warn)
+		}
+		return
+	}
+	if len(oneDNNTestEngines(t)) == 0 {
+		t.Skip("no oneDNN")
+	}
+	for _, isa := range []string{"AVX2", "AVX512_CORE"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLoadWithoutNativeISA$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "DNNL_MAX_CPU_ISA="+isa, "BF16_TEST_CHILD_ISA="+isa)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "PASS") {
+			t.Errorf("oneDNN capped at %s: %v\n%s", isa, err, out)
+		}
 	}
 }
