@@ -162,3 +162,17 @@ func BenchmarkCrossover(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPack times packing a 10240×2560 matrix (a decoder MLP weight);
+// GB/s counts the bf16 bytes packed.
+func BenchmarkPack(b *testing.B) {
+	const n, k = 10240, 2560
+	data := make([]uint16, n*k)
+	for i := range data {
+		data[i] = uint16(i)
+	}
+	for b.Loop() {
+		pack(data, n, k)
+	}
+	b.ReportMetric(float64(2*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}
