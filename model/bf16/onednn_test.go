@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ebitengine/purego"
 )
 
 // oneDNNTestEngines returns oneDNN for every m and oneDNN with the Go
@@ -145,5 +147,27 @@ func TestLoadWithoutNativeISA(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "PASS") {
 			t.Errorf("oneDNN capped at %s: %v\n%s", isa, err, out)
 		}
+	}
+}
+
+// TestOMPWaitPolicyReachesLibgomp checks that the OMP_WAIT_POLICY Load sets
+// is in the C environment that libgomp reads (os.Setenv reaches libc
+// through purego's runtime hooks, with and without cgo).
+func TestOMPWaitPolicyReachesLibgomp(t *testing.T) {
+	if len(oneDNNTestEngines(t)) == 0 {
+		t.Skip("no oneDNN")
+	}
+	want, ok := os.LookupEnv(EnvOMPWaitPolicy)
+	if !ok {
+		t.Fatalf("%s is not set after loading oneDNN", EnvOMPWaitPolicy)
+	}
+	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		t.Skipf("libc: %v", err)
+	}
+	var getenv func(string) string
+	purego.RegisterLibFunc(&getenv, libc, "getenv")
+	if got := getenv(EnvOMPWaitPolicy); got != want {
+		t.Errorf("C getenv(%s) = %q, Go's environment has %q", EnvOMPWaitPolicy, got, want)
 	}
 }
