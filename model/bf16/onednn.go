@@ -216,6 +216,9 @@ func (e *OneDNNEngine) Name() string {
 		threads = fmt.Sprintf("%d OpenMP threads", e.threads)
 	}
 	s := fmt.Sprintf("onednn %s %s (isa %s, %s)", e.lib.Version(), e.impl, e.lib.EffectiveISA(), threads)
+	if c := e.copies.Load(); c > 0 {
+		s += fmt.Sprintf(", %d weight matrices copied into its own layout", c)
+	}
 	if e.smallRows > 0 {
 		s += fmt.Sprintf("; m <= %d: %s", e.smallRows, e.small.Name())
 	}

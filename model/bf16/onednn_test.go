@@ -52,6 +52,7 @@ func TestOneDNNLayouts(t *testing.T) {
 		checkNoFallback(t, ne)
 	}
 	all, reordered := es[0].e.(*OneDNNEngine), es[2].e.(*OneDNNEngine)
+	t.Logf("%s: %d reordered copies", all.Name(), all.ReorderedCopies())
 	if f := hostFeatures(); f.AVX512BF16 && !f.AMXBF16 && all.ReorderedCopies() != 0 {
 		t.Errorf("oneDNN made %d reordered copies on an AVX512-BF16 CPU; want it to use the packed layout", all.ReorderedCopies())
 	}
