@@ -8,8 +8,9 @@ import (
 // dst, which must be at least as long as src.
 func FromFloat32(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
-	for i, f := range src {
-		dst[i] = Round(f)
+	done := fromFloat32Fast(dst, src)
+	for i, f := range src[done:] {
+		dst[done+i] = Round(f)
 	}
 }
 
