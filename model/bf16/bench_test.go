@@ -146,7 +146,7 @@ func BenchmarkCrossover(b *testing.B) {
 		benchFill(wf, 3)
 		w := FromFloat32Matrix(n, k, wf)
 		w.Pack()
-		for _, m := range []int{1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64} {
+		for _, m := range []int{1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 257} {
 			x := make([]float32, m*k)
 			benchFill(x, 4)
 			out := make([]float32, m*n)
