@@ -16,11 +16,16 @@ type namedEngine struct {
 
 // testEngines lists every engine this machine can run.
 func testEngines(t testing.TB) []namedEngine {
-	es := []namedEngine{{"go-portable", &GoEngine{threads: 2}}}
-	if haveBF16Kernel {
-		es = append(es, namedEngine{"go-avx512bf16", &GoEngine{threads: 2, asm: true}})
+	es := []namedEngine{{"go-portable", &GoEngine{threads: 2, kernel: kernelGo}}}
+	if haveF32Kernel {
+		es = append(es, namedEngine{"go-avx512f", &GoEngine{threads: 2, kernel: kernelF32}})
 	} else {
-		t.Logf("no AVX512_BF16 here: the assembly kernel is not tested")
+		t.Logf("no AVX-512 here: the fp32 assembly kernel is not tested")
+	}
+	if haveBF16Kernel {
+		es = append(es, namedEngine{"go-avx512bf16", &GoEngine{threads: 2, kernel: kernelBF16}})
+	} else {
+		t.Logf("no AVX512_BF16 here: the bf16 assembly kernel is not tested")
 	}
 	es = append(es, oneDNNTestEngines(t)...)
 	return es
@@ -107,6 +112,7 @@ func TestMulTShapes(t *testing.T) {
 		{1, 1, 1}, {1, 16, 32}, {1, 5, 33}, {1, 37, 31}, {2, 4, 64}, {3, 7, 95},
 		{4, 64, 128}, {5, 19, 200}, {8, 50, 257}, {13, 33, 64}, {17, 100, 96},
 		{33, 61, 129}, {70, 130, 160},
+		{9, 70, 4700}, {7, 64, 2600}, // k in several chunks (kChunk) for m > 6
 	}
 	for _, ne := range testEngines(t) {
 		for _, s := range shapes {
