@@ -2,7 +2,6 @@ package blip2
 
 import (
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"blipflow/model/nn"
 )
@@ -39,8 +38,3 @@ func steps(g *nn.Graph, x *G.Node, lo, hi int) *G.Node {
 func concatSteps(g *nn.Graph, a, b *G.Node) *G.Node {
 	return g.Ops.Concat(a, b, 1)
 }
-
-type shapeT = tensor.Shape
-
-// shapeSame is the shape function of ops whose output has their input's shape.
-func shapeSame(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil }

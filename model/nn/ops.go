@@ -26,9 +26,9 @@ type Ops interface {
 	// Activate applies a nonlinearity elementwise.
 	Activate(x *G.Node, a Activation) *G.Node
 	// Attention is multi-head scaled dot-product attention. q is
-	// [B,Tq,H·D]; k and v are [B,Tk,H·D], or [Tk,B,H·D] when they come from
-	// a KV cache (spec.KVTimeMajor). mask ([B,Tq,Tk]) and bias ([H,Tq,Tk])
-	// are additive and may be nil.
+	// [B,Tq,H·D]; k and v are [B,Tk,H·D]. mask ([B,Tq,Tk]) and bias
+	// ([H,Tq,Tk]) are additive and may be nil. (Attention over a KV cache
+	// is CachedAttention.)
 	Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 	// KVWrite stores x [B,T,D] as steps pos[b]..pos[b]+T-1 of row b of a
 	// layer's keys (values when values is set) in cache, and returns x:
@@ -72,7 +72,6 @@ type Ops interface {
 type AttentionSpec struct {
 	Heads, HeadDim int
 	Scale          float32
-	KVTimeMajor    bool
 }
 
 // CPU implements Ops with this package's kernels, a BLAS backend for fp32
@@ -195,11 +194,8 @@ func (c *CPU) Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 	shapeOf := func(in []tensor.Shape) (AttentionShape, error) {
 		qs, ks := in[0], in[1]
 		s := AttentionShape{Batch: qs[0], Heads: spec.Heads, HeadDim: spec.HeadDim, Tq: qs[1], Tk: ks[1],
-			Scale: spec.Scale, KVTimeMajor: spec.KVTimeMajor}
+			Scale: spec.Scale}
 		kb := ks[0]
-		if spec.KVTimeMajor {
-			s.Tk, kb = ks[0], ks[1]
-		}
 		switch {
 		case len(qs) != 3 || len(ks) != 3 || !ks.Eq(in[2]):
 			return s, fmt.Errorf("attention: q %v, k %v, v %v are not [B,T,%d]", qs, ks, in[2], hd)
