@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -80,6 +81,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	defer m.Close()
 	loaded := time.Since(start)
 	boundHeapGrowth()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	loadRSS := peakRSS()
 	var sizes []int
 	for _, s := range strings.Split(*batches, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -115,7 +119,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	tw.Flush()
 	if rss := peakRSS(); rss > 0 {
-		fmt.Fprintf(stdout, "\npeak RSS %.2f GB (%s weights)\n", rss/1e9, ops.WeightDType())
+		fmt.Fprintf(stdout, "\npeak RSS %.2f GB (%s weights; %.2f GB on the heap after loading, peak RSS %.2f GB by then)\n", rss/1e9, ops.WeightDType(), float64(ms.HeapAlloc)/1e9, loadRSS/1e9)
 	}
 	return nil
 }
