@@ -25,7 +25,7 @@ func TestTinyCheckpointCaptions(t *testing.T) {
 	defer expect.(*blip2model.Model).Close()
 	e.expect = expect
 	for _, name := range []string{"worker-1", "worker-2"} {
-		e.start(name, binaries.worker, "run", "--model", dir, "--batch-size", "5", "--concurrency", "2",
+		e.start(name, binaries.worker, "run", "--model", dir, "--dtype", "fp32", "--batch-size", "5", "--concurrency", "2",
 			"--retry-delay", retryDelay, "--drain-timeout", "20s", "--name", name)
 	}
 	coord := e.startCoordinator("coordinator", "tiny")
