@@ -180,7 +180,7 @@ func (o *OPT) weightBytes() int {
 // emptyDecoder returns a decoder for b rows whose cache holds past steps of
 // zeros, to time decode steps without a prefill.
 func (o *OPT) emptyDecoder(m *Model, b, past int) (*optDecoder, error) {
-	d := &optDecoder{m: m, o: o, cache: nn.NewKVCache(len(o.layers), b, b, o.dim, past+1), count: make([]int, b), steps: map[int]*optStep{}}
+	d := &optDecoder{m: m, o: o, cache: m.Ops.NewKVCache(len(o.layers), b, b, o.dim, past+1), count: make([]int, b), steps: map[int]*optStep{}}
 	if _, err := d.cache.Reserve(past); err != nil {
 		return nil, err
 	}

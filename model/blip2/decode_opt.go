@@ -49,7 +49,7 @@ func (m *Model) prefillOPT(ctx context.Context, img *ImageOutputs, ids, mask [][
 	if t+capacity > o.cfg.MaxPositionEmbeddings {
 		return nil, nil, fmt.Errorf("blip2: prompt of %d tokens plus %d new ones exceeds OPT's %d positions", t, capacity, o.cfg.MaxPositionEmbeddings)
 	}
-	d := &optDecoder{m: m, o: o, cache: nn.NewKVCache(len(o.layers), b, slots, o.dim, t+capacity), count: make([]int, b), steps: map[int]*optStep{}}
+	d := &optDecoder{m: m, o: o, cache: m.Ops.NewKVCache(len(o.layers), b, slots, o.dim, t+capacity), count: make([]int, b), steps: map[int]*optStep{}}
 	kvAt, err := d.cache.Reserve(t)
 	if err != nil {
 		return nil, nil, err

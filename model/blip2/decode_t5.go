@@ -40,8 +40,8 @@ func (m *Model) prefillT5(ctx context.Context, img *ImageOutputs, ids, mask [][]
 	te := len(mask[0])
 	inner := t.heads * t.dkv
 	st := &t5State{
-		self:    nn.NewKVCache(len(t.decoder.layers), b, slots, inner, n+capacity),
-		cross:   nn.NewKVCache(len(t.decoder.layers), b, slots, inner, te),
+		self:    m.Ops.NewKVCache(len(t.decoder.layers), b, slots, inner, n+capacity),
+		cross:   m.Ops.NewKVCache(len(t.decoder.layers), b, slots, inner, te),
 		encMask: mask,
 	}
 	enc := t.encode(g, x, mask)

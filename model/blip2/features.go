@@ -78,7 +78,7 @@ func (o *OPT) hiddenStates(ctx context.Context, ops nn.Ops, ids, mask [][]int) (
 	}
 	g := nn.NewGraph(ops)
 	x := g.Ops.Embed(g.InputInts(flatten(ids), b, t), o.embed)
-	cache := nn.NewKVCache(len(o.layers), b, b, o.dim, t)
+	cache := ops.NewKVCache(len(o.layers), b, b, o.dim, t)
 	kvPos, err := cache.Reserve(t)
 	if err != nil {
 		return nil, err

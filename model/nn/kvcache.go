@@ -13,9 +13,15 @@ import "fmt"
 // to slots no other row uses at those steps (Reserve), so rows of different
 // lengths can live side by side and rows can join a running batch (AddRows)
 // without disturbing the others.
+//
+// The slot tables live on the host; the values live where the Ops that made
+// the cache (Ops.NewKVCache) keep them: K and V on the host for the CPU, or
+// device memory an implementation keys by the *KVCache (K and V nil; it
+// follows Slots, which grows when more rows need a step than it allowed).
 type KVCache struct {
 	Layers, Slots, Dim, Capacity int
-	// K and V are each layer's storage, [Capacity][Slots][Dim].
+	// K and V are each layer's host storage, [Capacity][Slots][Dim] (nil
+	// when an implementation keeps the values on a device).
 	K, V [][]float32
 
 	table [][]int32 // per row: the slot of each of its steps
@@ -26,12 +32,18 @@ type KVCache struct {
 // with room for capacity steps of up to slots rows at a time (slots grows
 // when more rows need a step than it allows).
 func NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
-	slots = max(slots, rows, 1)
-	c := &KVCache{Layers: layers, Slots: slots, Dim: dim, Capacity: capacity}
+	c := NewKVTables(layers, rows, slots, dim, capacity)
 	for i := 0; i < layers; i++ {
 		c.K = append(c.K, make([]float32, capacity*slots*dim))
 		c.V = append(c.V, make([]float32, capacity*slots*dim))
 	}
+	return c
+}
+
+// NewKVTables returns a cache's bookkeeping without host storage, for an
+// Ops implementation that keeps the values itself.
+func NewKVTables(layers, rows, slots, dim, capacity int) *KVCache {
+	c := &KVCache{Layers: layers, Slots: max(slots, rows, 1), Dim: dim, Capacity: capacity}
 	c.AddRows(rows)
 	return c
 }

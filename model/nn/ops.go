@@ -30,6 +30,10 @@ type Ops interface {
 	// ([H,Tq,Tk]) are additive and may be nil. (Attention over a KV cache
 	// is CachedAttention.)
 	Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
+	// NewKVCache returns an empty cache of rows rows for layers of width
+	// dim, with room for capacity steps of up to slots rows at a time, its
+	// values kept where these ops run.
+	NewKVCache(layers, rows, slots, dim, capacity int) *KVCache
 	// KVWrite stores x [B,T,D] as steps pos[b]..pos[b]+T-1 of row b of a
 	// layer's keys (values when values is set) in cache, and returns x:
 	// ops that read the cache take the result as an input so they run
@@ -257,6 +261,11 @@ func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
 			return nil
 		},
 	}, ids)
+}
+
+// NewKVCache implements Ops: the values live on the host.
+func (c *CPU) NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
+	return NewKVCache(layers, rows, slots, dim, capacity)
 }
 
 // Device implements Ops.
