@@ -34,8 +34,8 @@ type KVCache struct {
 func NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
 	c := NewKVTables(layers, rows, slots, dim, capacity)
 	for i := 0; i < layers; i++ {
-		c.K = append(c.K, make([]float32, capacity*slots*dim))
-		c.V = append(c.V, make([]float32, capacity*slots*dim))
+		c.K = append(c.K, make([]float32, capacity*c.Slots*dim))
+		c.V = append(c.V, make([]float32, capacity*c.Slots*dim))
 	}
 	return c
 }
