@@ -20,8 +20,10 @@ type optDecoder struct {
 	cache *nn.KVCache
 	mask  [][]int // per row, one entry per cached step
 	count []int   // per row, number of unmasked steps (next position id)
-	// steps holds one compiled decode-step graph per batch size, re-run
-	// with new inputs on every step.
+	// steps holds the compiled decode-step graph of the current batch
+	// size, re-run with new inputs on every step. When rows leave, the
+	// graph of the smaller batch replaces it (a graph holds its last
+	// run's values, so old ones are dropped).
 	steps map[int]*optStep
 }
 
@@ -114,6 +116,10 @@ func (d *optDecoder) step(b int) *optStep {
 	h := d.o.forward(g, x, g.InputInts(s.positions, b, 1), g.InputInts(s.kvAt, b), g.Input(s.attn, b, 1, c), d.cache)
 	s.logits = g.Ops.Linear(h, d.o.lmHead)
 	s.run = g.Compile()
+	for k, old := range d.steps {
+		old.run.Close()
+		delete(d.steps, k)
+	}
 	d.steps[b] = s
 	return s
 }

@@ -14,7 +14,8 @@ type t5Decoder struct {
 	m  *Model
 	t  *T5
 	st *t5State
-	// steps holds one compiled decode-step graph per batch size.
+	// steps holds the compiled decode-step graph of the current batch
+	// size (see optDecoder.steps).
 	steps map[int]*t5Step
 }
 
@@ -72,6 +73,10 @@ func (d *t5Decoder) Step(ctx context.Context, tokens []int) ([][]float32, error)
 		g := nn.NewGraph(d.m.Ops)
 		s.logits = g.Ops.Linear(d.t.decode(g, s.pass, d.st, nil), d.t.lmHead)
 		s.run = g.Compile()
+		for k, old := range d.steps {
+			old.run.Close()
+			delete(d.steps, k)
+		}
 		d.steps[b] = s
 	}
 	if err := s.pass.fill(d.t, d.st, tokens); err != nil {
