@@ -10,9 +10,13 @@ import (
 	"blipflow/model/blas"
 )
 
-// Ops adds the model's heavy operations to a Gorgonia graph. The model code
-// only uses this interface, so a GPU implementation of the same ops can
-// replace the CPU one without other changes.
+// Ops adds the model's operations to a Gorgonia graph: the heavy ones
+// (products, norms, attention), the KV cache and the light glue between
+// them. The model code builds its graphs with this interface only (plus
+// Gorgonia's elementwise Add and HadamardProd), so a GPU implementation of
+// the same ops can replace the CPU one without other changes. Values
+// between ops are float32 tensors on Device(); weights carry their own
+// dtype (WeightDType).
 type Ops interface {
 	// Name describes the implementation (its BLAS, bf16 engine and dtype).
 	Name() string
