@@ -170,3 +170,42 @@ func (c *CPU) Patches(x *G.Node, p int) *G.Node {
 		},
 	}, x)
 }
+
+// Add implements Ops.
+func (c *CPU) Add(a, b *G.Node) *G.Node {
+	return elementwise("add", a, b, false)
+}
+
+// Mul implements Ops.
+func (c *CPU) Mul(a, b *G.Node) *G.Node {
+	return elementwise("mul", a, b, true)
+}
+
+// elementwise adds (or, with mul, multiplies) same-shaped a and b.
+func elementwise(name string, a, b *G.Node, mul bool) *G.Node {
+	return apply(&op{
+		name: name, inDims: []int{a.Dims(), b.Dims()}, outDims: a.Dims(),
+		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+			if !in[0].Eq(in[1]) {
+				return nil, fmt.Errorf("%s of %v and %v", name, in[0], in[1])
+			}
+			return in[0].Clone(), nil
+		},
+		do: func(in []*tensor.Dense, out []float32) error {
+			x, y := f32(in[0]), f32(in[1])
+			parallel(len(out), 1<<15, func(lo, hi int) {
+				o, x, y := out[lo:hi], x[lo:hi], y[lo:hi]
+				if mul {
+					for i := range o {
+						o[i] = x[i] * y[i]
+					}
+					return
+				}
+				for i := range o {
+					o[i] = x[i] + y[i]
+				}
+			})
+			return nil
+		},
+	}, a, b)
+}

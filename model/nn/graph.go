@@ -55,10 +55,10 @@ func (g *Graph) InputInts(data []int, shape ...int) *G.Node {
 }
 
 // Add is elementwise addition of same-shaped tensors (residuals).
-func (g *Graph) Add(a, b *G.Node) *G.Node { return G.Must(G.Add(a, b)) }
+func (g *Graph) Add(a, b *G.Node) *G.Node { return g.Ops.Add(a, b) }
 
 // Mul is the elementwise product of same-shaped tensors.
-func (g *Graph) Mul(a, b *G.Node) *G.Node { return G.Must(G.HadamardProd(a, b)) }
+func (g *Graph) Mul(a, b *G.Node) *G.Node { return g.Ops.Mul(a, b) }
 
 // Run executes the graph once; a done ctx stops it at the next Checkpoint.
 func (g *Graph) Run(ctx context.Context) error {

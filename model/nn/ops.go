@@ -12,8 +12,8 @@ import (
 
 // Ops adds the model's operations to a Gorgonia graph: the heavy ones
 // (products, norms, attention), the KV cache and the light glue between
-// them. The model code builds its graphs with this interface only (plus
-// Gorgonia's elementwise Add and HadamardProd), so a GPU implementation of
+// them. The model code builds its graphs with this interface only, so a
+// GPU implementation of
 // the same ops can replace the CPU one without other changes. Values
 // between ops are float32 tensors on Device(); weights carry their own
 // dtype (WeightDType).
@@ -61,6 +61,10 @@ type Ops interface {
 	Scatter(x, src *G.Node, at []int) *G.Node
 	// Reshape gives x's values a new shape.
 	Reshape(x *G.Node, shape ...int) *G.Node
+	// Add and Mul are the elementwise sum and product of same-shaped
+	// tensors (residuals, gates).
+	Add(a, b *G.Node) *G.Node
+	Mul(a, b *G.Node) *G.Node
 	// Scale multiplies x by s.
 	Scale(x *G.Node, s float32) *G.Node
 	// Patches cuts images [N,C,H,W] into p×p patches [N,(H/p)·(W/p),C·p·p],
