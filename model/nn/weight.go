@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 
 	"blipflow/model/bf16"
+	"blipflow/model/safetensors"
 )
 
 // DType is the element type a weight matrix is stored in.
@@ -86,6 +87,7 @@ type TypedSource interface {
 	Source
 	StoredDType(name string) string
 	BF16(name string) ([]uint16, []int, error)
+	F16(name string) ([]uint16, []int, error)
 	Release(name string) error
 }
 
@@ -219,13 +221,29 @@ func (l *Loader) Matrix(n string, shape ...int) *Weight {
 	var half []uint16
 	var got []int
 	ts, typed := l.src.(TypedSource)
-	if typed && ts.StoredDType(full) == "BF16" {
+	switch {
+	case typed && ts.StoredDType(full) == "BF16":
 		var err error
 		if half, got, err = ts.BF16(full); err != nil {
 			l.fail(fmt.Errorf("missing tensor %q: %w", full, err))
 			return w
 		}
-	} else {
+	case typed && ts.StoredDType(full) == "F16": // rounded in chunks: no float32 copy
+		raw, g, err := ts.F16(full)
+		if err != nil {
+			l.fail(fmt.Errorf("missing tensor %q: %w", full, err))
+			return w
+		}
+		got, half = g, l.buffer(len(raw))
+		var buf [4096]float32
+		for lo := 0; lo < len(raw); lo += len(buf) {
+			chunk := buf[:min(len(buf), len(raw)-lo)]
+			for i := range chunk {
+				chunk[i] = safetensors.HalfToFloat32(raw[lo+i])
+			}
+			bf16.FromFloat32(half[lo:lo+len(chunk)], chunk)
+		}
+	default:
 		data, g, err := l.src.Float32(full)
 		if err != nil {
 			l.fail(fmt.Errorf("missing tensor %q: %w", full, err))
