@@ -17,8 +17,8 @@ import (
 //
 //   - AVX512_BF16 without AMX: 256. Measured on AMD Zen 4 (2 threads, the
 //     decode, prefill and vision shapes, CPU time per product): the Go
-//     kernels took 25-45% less time than oneDNN's brg:avx512_core_bf16 at
-//     m <= 16, where the weights' memory speed decides, and 2-10% less from
+//     kernels took 25-50% less time than oneDNN's brg:avx512_core_bf16 at
+//     m <= 16, where the weights' memory speed decides, and 1-15% less from
 //     32 to 257 rows, where both run VDPBF16PS close to its peak. oneDNN
 //     takes the vision encoder's products (257 rows per image), where the
 //     two are level.
