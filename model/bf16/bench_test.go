@@ -51,20 +51,19 @@ func benchFill(s []float32, seed uint32) {
 // shared, and other processes only ever make a call slower, so the rates
 // reported come from the fastest call (ns/op stays the mean).
 //
-// It also reports cpu-ms: the process's CPU time per call over two
-// threads, which other processes do not inflate (but threads that spin
-// while they wait, as OpenBLAS's do, do).
-func timeCalls(b *testing.B, f func()) time.Duration {
+// It also returns cpu, the process's CPU time per call over two threads,
+// which other processes do not inflate (but threads that spin while they
+// wait, as OpenBLAS's do, do).
+func timeCalls(b *testing.B, f func()) (best, cpu time.Duration) {
 	f() // create primitives and pack outside the timing
-	best := time.Duration(1 << 62)
+	best = time.Duration(1 << 62)
 	cpu0 := cpuTime()
 	for b.Loop() {
 		t0 := time.Now()
 		f()
 		best = min(best, time.Since(t0))
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/2/float64(b.N)/1e6, "cpu-ms")
-	return best
+	return best, (cpuTime() - cpu0) / 2 / time.Duration(b.N)
 }
 
 // cpuTime is the CPU time the process has used (user and system).
@@ -76,9 +75,15 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func reportRates(b *testing.B, name string, best time.Duration, m, k, n, weightBytes int) {
+// reportRates reports the rates of the fastest call (GFLOP/s, GB/s of
+// weights), and cpu-GFLOP/s, the rate per CPU time of two threads.
+func reportRates(b *testing.B, name string, best, cpu time.Duration, m, k, n, weightBytes int) {
 	ns := float64(best.Nanoseconds())
 	b.ReportMetric(ns/1e6, "best-ms")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e6, "cpu-ms")
+	if cpu > 0 {
+		b.ReportMetric(2*float64(m*k*n)/float64(cpu.Nanoseconds()), "cpu-GFLOP/s")
+	}
 	b.ReportMetric(2*float64(m*k*n)/ns, "GFLOP/s")
 	b.ReportMetric(float64(n*k*weightBytes)/ns, "GB/s")
 	if ref, ok := openblasNs.Load(name); ok && weightBytes == 2 {
@@ -112,9 +117,9 @@ func BenchmarkMulT(b *testing.B) {
 				if obErr != nil {
 					b.Skipf("OpenBLAS: %v", obErr)
 				}
-				best := timeCalls(b, func() { ob.Sgemm(false, true, s.m, s.n, s.k, 1, x, s.k, wf, s.k, 0, out, s.n) })
+				best, cpu := timeCalls(b, func() { ob.Sgemm(false, true, s.m, s.n, s.k, 1, x, s.k, wf, s.k, 0, out, s.n) })
 				openblasNs.Store(s.name, float64(best.Nanoseconds()))
-				reportRates(b, s.name, best, s.m, s.k, s.n, 4)
+				reportRates(b, s.name, best, cpu, s.m, s.k, s.n, 4)
 			})
 			w := FromFloat32Matrix(s.n, s.k, wf)
 			w.Pack()
@@ -124,8 +129,8 @@ func BenchmarkMulT(b *testing.B) {
 					if err != nil {
 						b.Skipf("%s: %v", eng.name, err)
 					}
-					best := timeCalls(b, func() { e.MulT(x, s.m, w, nil, out) })
-					reportRates(b, s.name, best, s.m, s.k, s.n, 2)
+					best, cpu := timeCalls(b, func() { e.MulT(x, s.m, w, nil, out) })
+					reportRates(b, s.name, best, cpu, s.m, s.k, s.n, 2)
 				})
 			}
 		})
@@ -155,8 +160,8 @@ func BenchmarkCrossover(b *testing.B) {
 				e    Engine
 			}{{"go", g}, {"onednn", dn}} {
 				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", k, n, m, e.name), func(b *testing.B) {
-					best := timeCalls(b, func() { e.e.MulT(x, m, w, nil, out) })
-					reportRates(b, "", best, m, k, n, 2)
+					best, cpu := timeCalls(b, func() { e.e.MulT(x, m, w, nil, out) })
+					reportRates(b, "", best, cpu, m, k, n, 2)
 				})
 			}
 		}
