@@ -23,7 +23,9 @@ func testEngines(t testing.TB) []namedEngine {
 		t.Logf("no AVX-512 here: the fp32 assembly kernel is not tested")
 	}
 	if haveBF16Kernel {
-		es = append(es, namedEngine{"go-avx512bf16", &GoEngine{threads: 2, kernel: kernelBF16}})
+		es = append(es, namedEngine{"go-avx512bf16", &GoEngine{threads: 2, kernel: kernelBF16}},
+			namedEngine{"go-avx512bf16-1thread", &GoEngine{threads: 1, kernel: kernelBF16}},
+			namedEngine{"go-avx512bf16-5threads", &GoEngine{threads: 5, kernel: kernelBF16}})
 	} else {
 		t.Logf("no AVX512_BF16 here: the bf16 assembly kernel is not tested")
 	}
