@@ -17,6 +17,11 @@ type namedEngine struct {
 // testEngines lists every engine this machine can run.
 func testEngines(t testing.TB) []namedEngine {
 	es := []namedEngine{{"go-portable", &GoEngine{threads: 2, kernel: kernelGo}}}
+	if haveAVX2Kernel {
+		es = append(es, namedEngine{"go-avx2", &GoEngine{threads: 2, kernel: kernelAVX2}})
+	} else {
+		t.Logf("no AVX2 here: the avx2 assembly kernel is not tested")
+	}
 	if haveF32Kernel {
 		es = append(es, namedEngine{"go-avx512f", &GoEngine{threads: 2, kernel: kernelF32}})
 	} else {
