@@ -12,10 +12,11 @@ import (
 // weights (see Matrix) with AVX512-BF16 assembly where the CPU has it
 // (VDPBF16PS; x rounded to bf16 once per call), with AVX-512F or AVX2
 // assembly that widens the weights to fp32 where it has no AVX512_BF16,
-// otherwise with portable Go (x kept in fp32 by all three). Each weight is read once per group of up to six rows of
-// x (once per call for m <= 6), and the output columns are split across
-// goroutines in blocks of 64. It is built for the few rows of a decode step
-// and runs any m, as the fallback when oneDNN is absent.
+// otherwise with portable Go (x kept in fp32 by all three). With
+// VDPBF16PS a call reads each weight from memory once for up to six rows
+// of x, and from cache for the next six; the output columns are split
+// across goroutines in blocks of 64. It is built for the few rows of a
+// decode step and runs any m, as the fallback when oneDNN is absent.
 type GoEngine struct {
 	threads int
 	kernel  kernel
