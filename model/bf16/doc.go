@@ -11,9 +11,10 @@
 //     It runs the products with more than Options.SmallRows rows; fewer go
 //     to the Go kernels below.
 //   - GoEngine: this package's kernels. With AVX512_BF16 an assembly kernel
-//     built on VDPBF16PS; with AVX-512 only, one that widens the weights to
-//     fp32 and uses FMA; elsewhere portable Go. They read each weight once
-//     per six rows of x, at memory speed for a decode step's few rows.
+//     built on VDPBF16PS; with AVX-512 or AVX2 only, kernels that widen the
+//     weights to fp32 and use FMA; elsewhere portable Go. They read each
+//     weight once per group of rows of x (six with VDPBF16PS), at memory
+//     speed for a decode step's few rows.
 //
 // # Weights layout and memory
 //

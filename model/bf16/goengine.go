@@ -10,12 +10,13 @@ import (
 
 // GoEngine is this package's own engine. It multiplies from the packed
 // weights (see Matrix) with AVX512-BF16 assembly where the CPU has it
-// (VDPBF16PS; x rounded to bf16 once per call), with AVX-512F assembly that
-// widens the weights to fp32 where it has AVX-512 without BF16, otherwise
-// with portable Go (x kept in fp32 by both). Each weight is read once per group of up to six rows of
-// x (once per call for m <= 6), and the output columns are split across
-// goroutines in blocks of 64. It is built for the few rows of a decode step
-// and runs any m, as the fallback when oneDNN is absent.
+// (VDPBF16PS; x rounded to bf16 once per call), with AVX-512F or AVX2
+// assembly that widens the weights to fp32 where it has no AVX512_BF16,
+// otherwise with portable Go (x kept in fp32 by all three). With
+// VDPBF16PS a call reads each weight from memory once for up to six rows
+// of x, and from cache for the next six; the output columns are split
+// across goroutines in blocks of 64. It is built for the few rows of a
+// decode step and runs any m, as the fallback when oneDNN is absent.
 type GoEngine struct {
 	threads int
 	kernel  kernel
@@ -26,12 +27,13 @@ type kernel int
 
 const (
 	kernelGo   kernel = iota // portable Go, x in fp32
-	kernelF32                // AVX-512F: weights widened to fp32, FMA, x in fp32
+	kernelAVX2               // AVX2+FMA: weights widened to fp32, FMA, x in fp32
+	kernelF32                // AVX-512F: the same in zmm registers
 	kernelBF16               // AVX512_BF16: VDPBF16PS, x rounded to bf16
 )
 
 func (k kernel) String() string {
-	return [...]string{"go portable kernels", "go avx512f fp32-fma kernels", "go avx512_bf16 kernels"}[k]
+	return [...]string{"go portable kernels", "go avx2 fp32-fma kernels", "go avx512f fp32-fma kernels", "go avx512_bf16 kernels"}[k]
 }
 
 // bestKernel is the fastest kernel this CPU runs.
@@ -41,6 +43,8 @@ func bestKernel() kernel {
 		return kernelBF16
 	case haveF32Kernel:
 		return kernelF32
+	case haveAVX2Kernel:
+		return kernelAVX2
 	}
 	return kernelGo
 }
@@ -112,7 +116,7 @@ func (e *GoEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []flo
 			FromFloat32(row, x[i*k:(i+1)*k])
 			clear(row[k:])
 		}
-	case e.kernel == kernelF32 && k != pk.kp:
+	case (e.kernel == kernelF32 || e.kernel == kernelAVX2) && k != pk.kp:
 		// x rows padded with zeros to kp.
 		p := xfPool.Get().(*[]float32)
 		defer xfPool.Put(p)
@@ -151,6 +155,8 @@ func (e *GoEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []flo
 				mulBlockBF16(wb, xb, m, pk.kp, dst, ldo)
 			case kernelF32:
 				mulBlockF32(wb, xf, m, pk.kp, dst, ldo)
+			case kernelAVX2:
+				mulBlockAVX2(wb, xf, m, pk.kp, dst, ldo)
 			default:
 				mulBlockGo(wb, x, m, k, dst, ldo)
 			}

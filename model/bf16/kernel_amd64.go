@@ -2,6 +2,8 @@
 
 package bf16
 
+import "golang.org/x/sys/cpu"
+
 // haveBF16Kernel reports whether dotPacked can run here.
 var haveBF16Kernel = func() bool {
 	f := hostFeatures()
@@ -31,6 +33,28 @@ func mulBlockF32(wb []uint16, xf []float32, m, kp int, dst []float32, ldo int) {
 		}
 		for i := 0; i < m; i += maxRowsF32 {
 			dotPackedF32(&wb[k0*blockN], &xf[i*kp+k0], kp, kc/2, min(maxRowsF32, m-i), &dst[i*ldo], ldo)
+		}
+		k0 += kc
+	}
+}
+
+// haveAVX2Kernel reports whether dotPackedAVX2 can run here.
+var haveAVX2Kernel = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func dotPackedAVX2(w *uint16, x *float32, kpairs int, out *float32)
+
+// mulBlockAVX2 is mulBlockF32 with the AVX2 kernel, one row of x at a
+// time (the block is read from memory for the first row and from cache
+// for the others).
+func mulBlockAVX2(wb []uint16, xf []float32, m, kp int, dst []float32, ldo int) {
+	for k0 := 0; k0 < kp; {
+		kc := kp - k0
+		if kc > kChunk+kChunk/4 {
+			kc = kChunk
+		}
+		for i := range m {
+			dotPackedAVX2(&wb[k0*blockN], &xf[i*kp+k0], kc/2, &dst[i*ldo])
 		}
 		k0 += kc
 	}

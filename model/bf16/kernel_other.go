@@ -7,6 +7,7 @@ package bf16
 const (
 	haveBF16Kernel = false
 	haveF32Kernel  = false
+	haveAVX2Kernel = false
 )
 
 func mulBlockBF16(wb []uint16, xb []uint16, m, kp int, dst []float32, ldo int) {
@@ -14,5 +15,9 @@ func mulBlockBF16(wb []uint16, xb []uint16, m, kp int, dst []float32, ldo int) {
 }
 
 func mulBlockF32(wb []uint16, xf []float32, m, kp int, dst []float32, ldo int) {
+	panic("bf16: no assembly kernel on this platform")
+}
+
+func mulBlockAVX2(wb []uint16, xf []float32, m, kp int, dst []float32, ldo int) {
 	panic("bf16: no assembly kernel on this platform")
 }

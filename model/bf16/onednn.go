@@ -1,6 +1,7 @@
 package bf16
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -17,8 +18,8 @@ import (
 //
 //   - AVX512_BF16 without AMX: 256. Measured on AMD Zen 4 (2 threads, the
 //     decode, prefill and vision shapes, CPU time per product): the Go
-//     kernels took 25-45% less time than oneDNN's brg:avx512_core_bf16 at
-//     m <= 16, where the weights' memory speed decides, and 2-10% less from
+//     kernels took 25-50% less time than oneDNN's brg:avx512_core_bf16 at
+//     m <= 16, where the weights' memory speed decides, and 1-15% less from
 //     32 to 257 rows, where both run VDPBF16PS close to its peak. oneDNN
 //     takes the vision encoder's products (257 rows per image), where the
 //     two are level.
@@ -36,6 +37,10 @@ func DefaultSmallRows() int {
 	}
 	return 16
 }
+
+// errNoNativeISA marks a oneDNN that loads but has no native bf16 kernels
+// on this CPU.
+var errNoNativeISA = errors.New("no native bf16 matmul")
 
 // EnvOMPWaitPolicy is OpenMP's variable for what idle threads do. Unless it
 // is set, Load sets it to PASSIVE before loading oneDNN, so that OpenMP
@@ -186,7 +191,7 @@ func (e *OneDNNEngine) init() error {
 	if isa := e.lib.EffectiveISA(); isa&dnnl.AVX512CoreBF16 != dnnl.AVX512CoreBF16 {
 		// Below avx512_core_bf16 oneDNN 2.x converts bf16 in its gemm or
 		// has no bf16 matmul at all; the Go kernels are the better path.
-		return fmt.Errorf("oneDNN's isa on %s is %s: no native bf16 matmul (needs avx512_core_bf16 or amx)", cpuDescription(), isa)
+		return fmt.Errorf("%w: oneDNN's isa on %s is %s (needs avx512_core_bf16 or amx)", errNoNativeISA, cpuDescription(), isa)
 	}
 	e.lib.SetThreads(e.threads)
 	eng, err := e.lib.NewEngine()

@@ -1,6 +1,7 @@
 package bf16
 
 import (
+	"errors"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,7 +19,10 @@ func oneDNNTestEngines(t testing.TB) []namedEngine {
 	t.Helper()
 	all, err := loadOneDNN(Options{Threads: 2, SmallRows: -1})
 	if err != nil {
-		if requireOneDNN() {
+		// Required means the library must load; on a CPU without bf16
+		// arithmetic the engine rightly refuses, and the tests cover the
+		// Go kernels that Load falls back to.
+		if requireOneDNN() && !errors.Is(err, errNoNativeISA) {
 			t.Fatalf("%s=1 but oneDNN cannot run: %v", EnvRequireOneDNN, err)
 		}
 		t.Logf("oneDNN not tested: %v", err)
@@ -108,14 +112,19 @@ func TestLoadBadLibraryPath(t *testing.T) {
 	}
 }
 
+func isOneDNN(e Engine) bool {
+	_, ok := e.(*OneDNNEngine)
+	return ok
+}
+
 func TestLoadAuto(t *testing.T) {
 	e, warn, err := Load(Options{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("auto: %s (warning %q)", e.Name(), warn)
-	if _, ok := e.(*OneDNNEngine); !ok && requireOneDNN() {
-		t.Errorf("%s=1 but auto gave %s: %s", EnvRequireOneDNN, e.Name(), warn)
+	if len(oneDNNTestEngines(t)) > 0 && !isOneDNN(e) {
+		t.Errorf("oneDNN runs here but auto gave %s: %s", e.Name(), warn)
 	}
 }
 

@@ -354,7 +354,7 @@ func (e *Engine) Matmul(src, weights, bias, dst *MemoryDesc) (*Primitive, error)
 	if err := check("dnnl_matmul_desc_init", l.matmulDescInit(unsafe.Pointer(&op[0]), src.ptr(), weights.ptr(), biasPtr, dst.ptr())); err != nil {
 		return nil, err
 	}
-	return e.create("matmul", unsafe.Pointer(&op[0]), func(pd *uintptr, attr uintptr) Status {
+	return e.create("matmul", func(pd *uintptr, attr uintptr) Status {
 		return l.pdCreate(pd, unsafe.Pointer(&op[0]), attr, e.engine, 0)
 	})
 }
@@ -390,12 +390,14 @@ func (e *Engine) MatmulChoice(src, weights, bias, dst *MemoryDesc) (impl string,
 // Reorder creates a reorder primitive from src to dst layout.
 func (e *Engine) Reorder(src, dst *MemoryDesc) (*Primitive, error) {
 	l := e.lib
-	return e.create("reorder", nil, func(pd *uintptr, attr uintptr) Status {
+	return e.create("reorder", func(pd *uintptr, attr uintptr) Status {
 		return l.reorderPDCreate(pd, src.ptr(), e.engine, dst.ptr(), e.engine, attr)
 	})
 }
 
-func (e *Engine) create(kind string, _ unsafe.Pointer, makePD func(pd *uintptr, attr uintptr) Status) (*Primitive, error) {
+// create makes a primitive from the descriptor makePD creates, with a
+// user-provided scratchpad, and records what oneDNN chose.
+func (e *Engine) create(kind string, makePD func(pd *uintptr, attr uintptr) Status) (*Primitive, error) {
 	l := e.lib
 	var attr uintptr
 	if err := check("dnnl_primitive_attr_create", l.attrCreate(&attr)); err != nil {

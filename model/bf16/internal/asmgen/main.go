@@ -1,5 +1,6 @@
 // Command asmgen writes kernel_amd64.s, the AVX-512 dot-product kernels of
-// package bf16 (AVX512-BF16, and fp32 FMA for CPUs without it). Go's assembler has no VDPBF16PS, so the generator encodes
+// package bf16 (AVX512-BF16, fp32 FMA for AVX-512 CPUs without it, and
+// fp32 FMA in ymm registers for AVX2 CPUs). Go's assembler has no VDPBF16PS, so the generator encodes
 // that instruction itself (EVEX.512.F3.0F38.W0 52 /r, register form only) and
 // emits it as BYTE directives; everything else is ordinary Go assembly.
 //
@@ -33,6 +34,48 @@ func vdpbf16ps(dst, src1, src2 int) []byte {
 	p2 := byte(0b10)<<5 | inv(src1, 4)<<3
 	modrm := byte(0b11)<<6 | byte(dst&7)<<3 | byte(src2&7)
 	return []byte{0x62, p0, p1, p2, 0x52, modrm}
+}
+
+// generateAVX2 writes dotPackedAVX2, the kernel for CPUs with AVX2 and FMA
+// but no AVX-512: as dotPackedF32 for one row of x, with 8 ymm accumulators
+// for the 64 columns of a block.
+func generateAVX2(p func(string, ...any)) {
+	p("")
+	p("// func dotPackedAVX2(w *uint16, x *float32, kpairs int, out *float32)")
+	p("//")
+	p("// For c < 64: out[c] += sum over q < kpairs, h < 2 of w[q*128+c*2+h] * x[2q+h]:")
+	p("// dotPackedF32 for one row, in ymm registers. Requires AVX2 and FMA.")
+	p("TEXT ·dotPackedAVX2(SB), NOSPLIT, $0-32")
+	p("\tMOVQ w+0(FP), AX")
+	p("\tMOVQ x+8(FP), SI")
+	p("\tMOVQ kpairs+16(FP), CX")
+	p("\tMOVQ out+24(FP), DI")
+	p("\tMOVL $0xffff0000, BX")
+	p("\tMOVD BX, X15")
+	p("\tVPBROADCASTD X15, Y15")
+	for a := 0; a < 8; a++ {
+		p("\tVXORPS Y%d, Y%d, Y%d", a, a, a)
+	}
+	p("avx2loop:")
+	p("\tVBROADCASTSS (SI), Y13")
+	p("\tVBROADCASTSS 4(SI), Y14")
+	for c := 0; c < 8; c++ {
+		p("\tVMOVDQU %d(AX), Y8", 32*c)
+		p("\tVPSLLD $16, Y8, Y9")
+		p("\tVPAND Y15, Y8, Y10")
+		p("\tVFMADD231PS Y9, Y13, Y%d", c)
+		p("\tVFMADD231PS Y10, Y14, Y%d", c)
+	}
+	p("\tADDQ $256, AX")
+	p("\tADDQ $8, SI")
+	p("\tDECQ CX")
+	p("\tJNZ avx2loop")
+	for c := 0; c < 8; c++ {
+		p("\tVADDPS %d(DI), Y%d, Y%d", 32*c, c, c)
+		p("\tVMOVUPS Y%d, %d(DI)", c, 32*c)
+	}
+	p("\tVZEROUPPER")
+	p("\tRET")
 }
 
 // maxRowsF32 is the most rows of x one call of the fp32 kernel handles.
@@ -221,6 +264,7 @@ func generate(b *bytes.Buffer) {
 		p("\tRET")
 	}
 	generateF32(p)
+	generateAVX2(p)
 }
 
 func byteList(bs []byte) string {
