@@ -10,7 +10,7 @@ import (
 )
 
 // optLayersPerGraph is how many decoder layers one prefill graph runs.
-var optLayersPerGraph = 4
+var optLayersPerGraph = 2
 
 // optDecoder is an OPT model mid-generation: the KV cache and, per row, the
 // attention mask so far. It implements generate.Decoder.

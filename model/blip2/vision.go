@@ -89,7 +89,7 @@ func qkvBias(l *nn.Loader, d int, enabled bool) *nn.Weight {
 // visionLayersPerGraph is how many encoder layers one graph runs. A graph
 // keeps every intermediate value until it is done (about 31 MB per layer
 // and image for ViT-g), so the encoder runs as a chain of small graphs.
-var visionLayersPerGraph = 2
+var visionLayersPerGraph = 1
 
 // Encode turns pixels [N,3,H,W] into hidden states [N,T,D]
 // (last_hidden_state, after the post layer norm), running the layers a few
