@@ -117,7 +117,7 @@ func TestBF16Accuracy(t *testing.T) {
 				check(c.Name+".logits", flat(logits), g.tensor(t, c.Name+".logits"), flat(rlogits), (layers+lm)*bf16Unit)
 			}
 			changed, total := greedyChanges(t, g, m)
-			t.Logf("greedy generation cases whose ids change under bf16: %d of %d", changed, total)
+			t.Logf("generated sequences of the fixture cases (greedy, beam search, penalties) whose ids change under bf16: %d of %d", changed, total)
 		})
 	}
 }
