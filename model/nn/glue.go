@@ -209,3 +209,17 @@ func elementwise(name string, a, b *G.Node, mul bool) *G.Node {
 		},
 	}, a, b)
 }
+
+// Barrier implements Ops.
+func (c *CPU) Barrier(x *G.Node, check func() error) *G.Node {
+	return apply(&op{
+		name: "barrier", inDims: []int{x.Dims()}, outDims: x.Dims(), shape: shapeSame,
+		do: func(in []*tensor.Dense, out []float32) error {
+			if err := check(); err != nil {
+				return err
+			}
+			copy(out, f32(in[0]))
+			return nil
+		},
+	}, x)
+}

@@ -71,6 +71,9 @@ type Ops interface {
 	// each flattened in (channel, row, column) order, row-major over the
 	// grid.
 	Patches(x *G.Node, p int) *G.Node
+	// Barrier passes x through once check returns nil; a non-nil error
+	// fails the run there (Graph.Checkpoint: cancellation between layers).
+	Barrier(x *G.Node, check func() error) *G.Node
 	// Device says where the values between these ops live ("cpu"; a GPU
 	// implementation names its device). Graph inputs are host tensors an
 	// implementation moves as it needs; nn.Value reads results back.
