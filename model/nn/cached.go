@@ -30,17 +30,16 @@ func (c *CPU) KVWrite(x, pos *G.Node, cache *KVCache, layer int, values bool) *G
 			if b != cache.Rows() {
 				return fmt.Errorf("kv_write: %d rows for a cache of %d", b, cache.Rows())
 			}
-			store := cache.K[layer]
+			slot := cache.Key
 			if values {
-				store = cache.V[layer]
+				slot = cache.Value
 			}
 			for r, p := range in[1].Data().([]int) {
 				if p < 0 || p+t > cache.Len(r) {
 					return fmt.Errorf("kv_write: row %d steps [%d,%d) not reserved (row has %d)", r, p, p+t, cache.Len(r))
 				}
 				for i := 0; i < t; i++ {
-					off := cache.Offset(r, p+i)
-					copy(store[off:off+d], x[(r*t+i)*d:(r*t+i+1)*d])
+					copy(slot(layer, r, p+i), x[(r*t+i)*d:(r*t+i+1)*d])
 				}
 			}
 			return nil
@@ -127,7 +126,6 @@ type cachedAttn struct {
 func (a *cachedAttn) step(out []float32) {
 	var impl gonum.Implementation
 	hd, dh := a.spec.Heads*a.spec.HeadDim, a.spec.HeadDim
-	k, v := a.cache.K[a.layer], a.cache.V[a.layer]
 	parallel(a.b*a.spec.Heads, 4, func(lo, hi int) {
 		scores := make([]float32, a.cache.Capacity)
 		for bh := lo; bh < hi; bh++ {
@@ -136,8 +134,8 @@ func (a *cachedAttn) step(out []float32) {
 			q := a.q[r*hd+h*dh : r*hd+(h+1)*dh]
 			sc := scores[:n]
 			for t := range sc {
-				off := a.cache.Offset(r, t) + h*dh
-				sc[t] = a.spec.Scale * impl.Sdot(dh, q, 1, k[off:off+dh], 1)
+				k := a.cache.Key(a.layer, r, t)[h*dh : (h+1)*dh]
+				sc[t] = a.spec.Scale * impl.Sdot(dh, q, 1, k, 1)
 			}
 			if a.mask != nil {
 				m := a.mask[r*a.tm : r*a.tm+n]
@@ -155,8 +153,8 @@ func (a *cachedAttn) step(out []float32) {
 			o := out[r*hd+h*dh : r*hd+(h+1)*dh]
 			clear(o)
 			for t, p := range sc {
-				off := a.cache.Offset(r, t) + h*dh
-				impl.Saxpy(dh, p, v[off:off+dh], 1, o, 1)
+				v := a.cache.Value(a.layer, r, t)[h*dh : (h+1)*dh]
+				impl.Saxpy(dh, p, v, 1, o, 1)
 			}
 		}
 	})
@@ -166,14 +164,12 @@ func (a *cachedAttn) step(out []float32) {
 // are copied together and multiplied with the BLAS, as Attention does.
 func (a *cachedAttn) gathered(c *CPU, out []float32) {
 	hd := a.spec.Heads * a.spec.HeadDim
-	k, v := a.cache.K[a.layer], a.cache.V[a.layer]
 	for r := 0; r < a.b; r++ {
 		n := a.cache.Len(r)
 		kb, vb := make([]float32, n*hd), make([]float32, n*hd)
 		for t := 0; t < n; t++ {
-			off := a.cache.Offset(r, t)
-			copy(kb[t*hd:(t+1)*hd], k[off:off+hd])
-			copy(vb[t*hd:(t+1)*hd], v[off:off+hd])
+			copy(kb[t*hd:(t+1)*hd], a.cache.Key(a.layer, r, t))
+			copy(vb[t*hd:(t+1)*hd], a.cache.Value(a.layer, r, t))
 		}
 		var m, bias []float32
 		if a.mask != nil {

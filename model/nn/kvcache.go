@@ -4,8 +4,10 @@ import "fmt"
 
 // KVCache holds a decoder's attention keys and values for every layer.
 //
-// Values are stored per layer time-major, [Capacity][Slots][Dim], and never
-// move once written. Each row (a sequence being decoded) finds its entry for
+// Values are stored per layer and step, [Slots][Dim] for each step, and
+// never move once written; a step's storage is made when a row first
+// reserves it, as wide as the rows that use it (a prompt's steps hold the
+// images, the steps after it every beam). Each row (a sequence being decoded) finds its entry for
 // step t through its own slot table: slot(row, t). Reordering rows (beam
 // search), dropping finished rows and repeating a row (beams sharing a
 // prompt) rewrite only these small tables, so rows share the slots of their
@@ -17,12 +19,18 @@ import "fmt"
 // The slot tables live on the host; the values live where the Ops that made
 // the cache (Ops.NewKVCache) keep them: K and V on the host for the CPU, or
 // device memory an implementation keys by the *KVCache (K and V nil; it
-// follows Slots, which grows when more rows need a step than it allowed).
+// follows Width, the slots each step has).
 type KVCache struct {
-	Layers, Slots, Dim, Capacity int
-	// K and V are each layer's host storage, [Capacity][Slots][Dim] (nil
-	// when an implementation keeps the values on a device).
-	K, V [][]float32
+	Layers, Dim, Capacity int
+	// Slots is how many rows a step is made for at first (it widens when
+	// more rows need it).
+	Slots int
+	// K and V are each layer's host storage per step, [Slots(t)][Dim]
+	// (nil until reserved; K and V nil when an implementation keeps the
+	// values on a device).
+	K, V [][][]float32
+	// Width is each step's number of slots (0 until reserved).
+	Width []int
 
 	table [][]int32 // per row: the slot of each of its steps
 	lens  []int     // per row: number of cached steps
@@ -34,8 +42,8 @@ type KVCache struct {
 func NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
 	c := NewKVTables(layers, rows, slots, dim, capacity)
 	for i := 0; i < layers; i++ {
-		c.K = append(c.K, make([]float32, capacity*c.Slots*dim))
-		c.V = append(c.V, make([]float32, capacity*c.Slots*dim))
+		c.K = append(c.K, make([][]float32, capacity))
+		c.V = append(c.V, make([][]float32, capacity))
 	}
 	return c
 }
@@ -43,7 +51,7 @@ func NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
 // NewKVTables returns a cache's bookkeeping without host storage, for an
 // Ops implementation that keeps the values itself.
 func NewKVTables(layers, rows, slots, dim, capacity int) *KVCache {
-	c := &KVCache{Layers: layers, Slots: max(slots, rows, 1), Dim: dim, Capacity: capacity}
+	c := &KVCache{Layers: layers, Slots: max(slots, rows, 1), Dim: dim, Capacity: capacity, Width: make([]int, capacity)}
 	c.AddRows(rows)
 	return c
 }
@@ -66,8 +74,17 @@ func (c *KVCache) MaxLen() int {
 // Slot returns where step t of row r is stored in each layer's storage.
 func (c *KVCache) Slot(r, t int) int { return int(c.table[r][t]) }
 
-// Offset returns the index of step t of row r in a layer's storage.
-func (c *KVCache) Offset(r, t int) int { return (t*c.Slots + int(c.table[r][t])) * c.Dim }
+// Key returns the keys of step t of row r in a layer (host storage).
+func (c *KVCache) Key(layer, r, t int) []float32 {
+	s := int(c.table[r][t]) * c.Dim
+	return c.K[layer][t][s : s+c.Dim]
+}
+
+// Value returns the values of step t of row r in a layer (host storage).
+func (c *KVCache) Value(layer, r, t int) []float32 {
+	s := int(c.table[r][t]) * c.Dim
+	return c.V[layer][t][s : s+c.Dim]
+}
 
 // AddRows appends n empty rows (a prompt to prefill joining the batch).
 func (c *KVCache) AddRows(n int) {
@@ -94,26 +111,31 @@ func (c *KVCache) Reserve(n int) ([]int, error) {
 	}
 	var used []bool
 	for t := first; t < c.MaxLen()+n; t++ {
-		used = append(used[:0], make([]bool, c.Slots)...)
+		used = append(used[:0], make([]bool, c.Width[t])...)
+		need := 0
 		for r := range c.lens { // slots already holding step t of some row
 			if t < c.lens[r] {
 				used[c.table[r][t]] = true
 			}
+			if t >= pos[r] && t < pos[r]+n {
+				need++
+			}
+		}
+		if free := c.Width[t] - count(used); free < need {
+			width := max(c.Width[t]+need-free, min(c.Slots, len(c.lens)))
+			c.widen(t, width)
+			used = append(used, make([]bool, width-len(used))...)
 		}
 		for r := range c.lens {
 			if t < pos[r] || t >= pos[r]+n {
 				continue
 			}
 			s := r
-			if s >= c.Slots || used[s] {
+			if s >= len(used) || used[s] {
 				s = 0
-				for s < c.Slots && used[s] {
+				for used[s] {
 					s++
 				}
-			}
-			if s == c.Slots {
-				c.grow(c.Slots + len(c.lens))
-				used = append(used, make([]bool, c.Slots-len(used))...)
 			}
 			used[s] = true
 			c.table[r] = append(c.table[r], int32(s))
@@ -125,19 +147,26 @@ func (c *KVCache) Reserve(n int) ([]int, error) {
 	return pos, nil
 }
 
-// grow widens the storage to slots per step, moving what is cached (a
-// fallback for more rows than the cache was made for).
-func (c *KVCache) grow(slots int) {
-	for _, layer := range [][][]float32{c.K, c.V} {
-		for i, old := range layer {
-			nw := make([]float32, c.Capacity*slots*c.Dim)
-			for t := 0; t < c.Capacity; t++ {
-				copy(nw[t*slots*c.Dim:], old[t*c.Slots*c.Dim:(t+1)*c.Slots*c.Dim])
-			}
-			layer[i] = nw
+// widen gives step t room for width slots, keeping what it holds.
+func (c *KVCache) widen(t, width int) {
+	for _, store := range [][][][]float32{c.K, c.V} {
+		for _, layer := range store {
+			nw := make([]float32, width*c.Dim)
+			copy(nw, layer[t])
+			layer[t] = nw
 		}
 	}
-	c.Slots = slots
+	c.Width[t] = width
+}
+
+func count(b []bool) int {
+	n := 0
+	for _, v := range b {
+		if v {
+			n++
+		}
+	}
+	return n
 }
 
 // Truncate drops the last n steps of every row.

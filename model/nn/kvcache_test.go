@@ -8,13 +8,12 @@ import (
 
 // put writes value v for every layer's keys at step t of row r.
 func put(c *KVCache, r, t int, v float32) {
-	off := c.Offset(r, t)
 	for l := range c.K {
-		c.K[l][off] = v
+		c.Key(l, r, t)[0] = v
 	}
 }
 
-func get(c *KVCache, r, t int) float32 { return c.K[0][c.Offset(r, t)] }
+func get(c *KVCache, r, t int) float32 { return c.Key(0, r, t)[0] }
 
 func TestKVCacheSelectSharesSteps(t *testing.T) {
 	c := NewKVCache(2, 2, 6, 1, 8)
@@ -27,12 +26,12 @@ func TestKVCacheSelectSharesSteps(t *testing.T) {
 			put(c, r, s, float32(10*r+s))
 		}
 	}
-	storage := &c.K[0][0]
+	storage := &c.K[0][0][0]
 	// Three beams per row: rows repeat, sharing the prompt's slots.
 	if err := c.Select([]int{0, 0, 0, 1, 1, 1}); err != nil {
 		t.Fatal(err)
 	}
-	if &c.K[0][0] != storage {
+	if &c.K[0][0][0] != storage {
 		t.Fatal("Select moved the storage")
 	}
 	if c.Slot(1, 0) != c.Slot(0, 0) || get(c, 4, 1) != 11 {
@@ -41,6 +40,9 @@ func TestKVCacheSelectSharesSteps(t *testing.T) {
 	at, err = c.Reserve(1)
 	if err != nil || fmt.Sprint(at) != "[2 2 2 2 2 2]" {
 		t.Fatalf("Reserve = %v, %v", at, err)
+	}
+	if c.Width[0] != 2 || c.Width[2] != 6 {
+		t.Errorf("steps hold %d (prompt) and %d (beams) slots, want 2 and 6: as many as the rows using them", c.Width[0], c.Width[2])
 	}
 	seen := map[int]bool{}
 	for r := 0; r < 6; r++ {
@@ -90,13 +92,13 @@ func TestKVCacheGrowsSlots(t *testing.T) {
 	if _, err := c.Reserve(1); err != nil {
 		t.Fatal(err)
 	}
-	c.K[0][c.Offset(0, 0)] = 7
+	c.Key(0, 0, 0)[0] = 7
 	c.AddRows(2)
 	if _, err := c.Reserve(1); err != nil {
 		t.Fatal(err)
 	}
-	if c.Slots < 3 || c.K[0][c.Offset(0, 0)] != 7 {
-		t.Fatalf("slots %d, kept value %v", c.Slots, c.K[0][c.Offset(0, 0)])
+	if c.Width[0] < 3 || c.Key(0, 0, 0)[0] != 7 {
+		t.Fatalf("step 0 has %d slots, kept value %v", c.Width[0], c.Key(0, 0, 0)[0])
 	}
 }
 
@@ -109,8 +111,10 @@ func TestCachedAttentionMatchesAttention(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng.Shaped([]int{1}) // advance
-	copy(c.K[0], rng.Shaped([]int{len(c.K[0])}))
-	copy(c.V[0], rng.Shaped([]int{len(c.V[0])}))
+	for s := 0; s < steps; s++ {
+		copy(c.K[0][s], rng.Shaped([]int{len(c.K[0][s])}))
+		copy(c.V[0][s], rng.Shaped([]int{len(c.V[0][s])}))
+	}
 	if err := c.Select([]int{1, 0}); err != nil { // rows swapped: reads go through the tables
 		t.Fatal(err)
 	}
@@ -124,9 +128,8 @@ func TestCachedAttentionMatchesAttention(t *testing.T) {
 	k, v := make([]float32, rows*steps*d), make([]float32, rows*steps*d)
 	for r := 0; r < rows; r++ {
 		for s := 0; s < steps; s++ {
-			off := c.Offset(r, s)
-			copy(k[(r*steps+s)*d:], c.K[0][off:off+d])
-			copy(v[(r*steps+s)*d:], c.V[0][off:off+d])
+			copy(k[(r*steps+s)*d:], c.Key(0, r, s))
+			copy(v[(r*steps+s)*d:], c.Value(0, r, s))
 		}
 	}
 	want := make([]float32, rows*d)
