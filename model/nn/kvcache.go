@@ -37,8 +37,9 @@ type KVCache struct {
 }
 
 // NewKVCache returns an empty cache of rows rows for layers of width dim,
-// with room for capacity steps of up to slots rows at a time (slots grows
-// when more rows need a step than it allows).
+// with room for capacity steps. slots is the most rows expected at a time
+// (rows after beam expansion); a step is made as wide as the rows that
+// reserve it, up to slots at first, and widens if more need it.
 func NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
 	c := NewKVTables(layers, rows, slots, dim, capacity)
 	for i := 0; i < layers; i++ {

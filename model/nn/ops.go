@@ -35,8 +35,9 @@ type Ops interface {
 	// is CachedAttention.)
 	Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 	// NewKVCache returns an empty cache of rows rows for layers of width
-	// dim, with room for capacity steps of up to slots rows at a time, its
-	// values kept where these ops run.
+	// dim with room for capacity steps (slots: the most rows expected at a
+	// time; see the function NewKVCache), its values kept where these ops
+	// run.
 	NewKVCache(layers, rows, slots, dim, capacity int) *KVCache
 	// KVWrite stores x [B,T,D] as steps pos[b]..pos[b]+T-1 of row b of a
 	// layer's keys (values when values is set) in cache, and returns x:
