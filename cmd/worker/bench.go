@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -49,6 +50,10 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if cpu, ok := ops.(*nn.CPU); ok {
 		b = cpu.BLAS
 	}
+	// The machine's rates are measured before the model is built, so their
+	// buffers do not add to the peak memory reported.
+	gemm := blas.MeasureGFLOPS(b, 2048)
+	bandwidth := measureBandwidth(b)
 	var m *blip2.Model
 	var label string
 	start := time.Now()
@@ -82,6 +87,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	defer m.Close()
 	loaded := time.Since(start)
 	boundHeapGrowth()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	loadRSS := peakRSS()
 	var sizes []int
 	for _, s := range strings.Split(*batches, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -90,8 +98,6 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		sizes = append(sizes, n)
 	}
-	gemm := blas.MeasureGFLOPS(b, 2048)
-	bandwidth := measureBandwidth(b)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -103,7 +109,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	timings, err := blip2.Measure(m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
+	timings, err := blip2.Measure(ctx, m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
 	if err != nil {
 		return err
 	}
@@ -125,7 +131,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	if rss := peakRSS(); rss > 0 {
-		fmt.Fprintf(stdout, "\npeak RSS %.2f GB\n", rss/1e9)
+		fmt.Fprintf(stdout, "\npeak RSS %.2f GB (%s weights; %.2f GB on the heap after loading, peak RSS %.2f GB by then)\n", rss/1e9, ops.WeightDType(), float64(ms.HeapAlloc)/1e9, loadRSS/1e9)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -63,11 +64,11 @@ func captionOnce(m *blip2.Model, n, newTokens int) (float64, error) {
 	}
 	cfg := generate.Config{MaxNewTokens: &newTokens, MinNewTokens: &newTokens}
 	start := time.Now()
-	img, err := m.EncodeImages(pixels, n)
+	img, err := m.EncodeImages(context.Background(), pixels, n)
 	if err != nil {
 		return 0, err
 	}
-	out, err := m.Generate(img, ids, mask, cfg)
+	out, err := m.Generate(context.Background(), img, ids, mask, cfg)
 	if err != nil {
 		return 0, err
 	}

@@ -83,7 +83,7 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		var caps []engine.Caption
 		if len(rowPrompts) > 0 {
-			if caps, _, err = e.CaptionEach(pixels, rowPrompts, overrides, false); err != nil {
+			if caps, _, err = e.CaptionEach(ctx, pixels, rowPrompts, overrides, false); err != nil {
 				return err
 			}
 		}

@@ -62,13 +62,13 @@ func (e *embeddingModel) readImages(paths []string) ([]float32, int, []error) {
 
 // embedImages returns the flattened [Q*D] embedding of each image file; a
 // file that cannot be read has a nil embedding and its error.
-func (e *embeddingModel) embedImages(paths []string) ([][]float32, []error, error) {
+func (e *embeddingModel) embedImages(ctx context.Context, paths []string) ([][]float32, []error, error) {
 	pixels, good, errs := e.readImages(paths)
 	out := make([][]float32, len(paths))
 	if good == 0 {
 		return out, errs, nil
 	}
-	flat, err := e.EmbedImages(pixels, good)
+	flat, err := e.EmbedImages(ctx, pixels, good)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,8 +82,8 @@ func (e *embeddingModel) embedImages(paths []string) ([][]float32, []error, erro
 }
 
 // embedTexts returns the embedding of each text.
-func (e *embeddingModel) embedTexts(texts []string) ([][]float32, []error, error) {
-	out, err := e.EmbedTexts(texts)
+func (e *embeddingModel) embedTexts(ctx context.Context, texts []string) ([][]float32, []error, error) {
+	out, err := e.EmbedTexts(ctx, texts)
 	return out, make([]error, len(texts)), err
 }
 
@@ -152,7 +152,7 @@ func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		batch := inputs[lo:min(lo+*batchSize, len(inputs))]
-		out, errs, err := embed(batch)
+		out, errs, err := embed(ctx, batch)
 		if err != nil {
 			return err
 		}

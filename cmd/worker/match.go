@@ -61,7 +61,7 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 		pixels, good, errs := e.readImages(batch)
 		var probs []float64
 		if good > 0 {
-			if probs, err = e.Match(pixels, good, *text); err != nil {
+			if probs, err = e.Match(ctx, pixels, good, *text); err != nil {
 				return err
 			}
 		}

@@ -61,7 +61,7 @@ func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	vecs, err := e.EmbedTexts(queries)
+	vecs, err := e.EmbedTexts(ctx, queries)
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,12 @@ var benchShapes = []struct {
 	{"decode32-head", 32, 2560, 50272},
 }
 
+// copiesFor is how many copies of a weight matrix of the given bytes the
+// benchmarks cycle through: 256 MB or more in all, at most 8.
+func copiesFor(bytes int) int {
+	return min(8, (256<<20+bytes-1)/bytes)
+}
+
 // openblasNs holds OpenBLAS's time per product of each shape, measured by
 // the openblas-fp32 sub-benchmark, for the speed-up the others report.
 var openblasNs sync.Map
@@ -51,20 +57,19 @@ func benchFill(s []float32, seed uint32) {
 // shared, and other processes only ever make a call slower, so the rates
 // reported come from the fastest call (ns/op stays the mean).
 //
-// It also reports cpu-ms: the process's CPU time per call over two
-// threads, which other processes do not inflate (but threads that spin
-// while they wait, as OpenBLAS's do, do).
-func timeCalls(b *testing.B, f func()) time.Duration {
+// It also returns cpu, the process's CPU time per call over two threads,
+// which other processes do not inflate (but threads that spin while they
+// wait, as OpenBLAS's do, do).
+func timeCalls(b *testing.B, f func()) (best, cpu time.Duration) {
 	f() // create primitives and pack outside the timing
-	best := time.Duration(1 << 62)
+	best = time.Duration(1 << 62)
 	cpu0 := cpuTime()
 	for b.Loop() {
 		t0 := time.Now()
 		f()
 		best = min(best, time.Since(t0))
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/2/float64(b.N)/1e6, "cpu-ms")
-	return best
+	return best, (cpuTime() - cpu0) / 2 / time.Duration(b.N)
 }
 
 // cpuTime is the CPU time the process has used (user and system).
@@ -76,9 +81,15 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func reportRates(b *testing.B, name string, best time.Duration, m, k, n, weightBytes int) {
+// reportRates reports the rates of the fastest call (GFLOP/s, GB/s of
+// weights), and cpu-GFLOP/s, the rate per CPU time of two threads.
+func reportRates(b *testing.B, name string, best, cpu time.Duration, m, k, n, weightBytes int) {
 	ns := float64(best.Nanoseconds())
 	b.ReportMetric(ns/1e6, "best-ms")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1e6, "cpu-ms")
+	if cpu > 0 {
+		b.ReportMetric(2*float64(m*k*n)/float64(cpu.Nanoseconds()), "cpu-GFLOP/s")
+	}
 	b.ReportMetric(2*float64(m*k*n)/ns, "GFLOP/s")
 	b.ReportMetric(float64(n*k*weightBytes)/ns, "GB/s")
 	if ref, ok := openblasNs.Load(name); ok && weightBytes == 2 {
@@ -89,8 +100,8 @@ func reportRates(b *testing.B, name string, best time.Duration, m, k, n, weightB
 // BenchmarkMulT times each engine at the model's shapes beside OpenBLAS
 // sgemm (sgemv for m = 1) on the same fp32 shape: x_openblas is OpenBLAS's
 // time over the engine's, GB/s counts the weights' bytes (bf16 or fp32).
-// Run it with `flock /tmp/bigmem.lock go test -run '^$' -bench . ./model/bf16`
-// (the head shape needs about 1 GB).
+// Run it with `flock /tmp/bigmem.lock go test -run '^$' -bench MulT ./model/bf16`
+// (it needs about 1.5 GB).
 func BenchmarkMulT(b *testing.B) {
 	ob, obErr := blas.LoadOpenBLAS(blas.Options{Threads: 2})
 	engines := []struct {
@@ -105,27 +116,48 @@ func BenchmarkMulT(b *testing.B) {
 		b.Run(s.name, func(b *testing.B) {
 			x := make([]float32, s.m*s.k)
 			benchFill(x, 1)
-			wf := make([]float32, s.n*s.k)
-			benchFill(wf, 2)
 			out := make([]float32, s.m*s.n)
+			// Each call reads the next of several copies of the weights,
+			// 256 MB or more in all, so that they come from memory and not
+			// from the 32 MB L3 cache, as a model's weights would.
+			wf := make([][]float32, copiesFor(4*s.n*s.k))
+			for i := range wf {
+				wf[i] = make([]float32, s.n*s.k)
+				benchFill(wf[i], uint32(2+i))
+			}
 			b.Run("openblas-fp32", func(b *testing.B) {
 				if obErr != nil {
 					b.Skipf("OpenBLAS: %v", obErr)
 				}
-				best := timeCalls(b, func() { ob.Sgemm(false, true, s.m, s.n, s.k, 1, x, s.k, wf, s.k, 0, out, s.n) })
+				i := 0
+				best, cpu := timeCalls(b, func() {
+					i = (i + 1) % len(wf)
+					ob.Sgemm(false, true, s.m, s.n, s.k, 1, x, s.k, wf[i], s.k, 0, out, s.n)
+				})
 				openblasNs.Store(s.name, float64(best.Nanoseconds()))
-				reportRates(b, s.name, best, s.m, s.k, s.n, 4)
+				reportRates(b, s.name, best, cpu, s.m, s.k, s.n, 4)
 			})
-			w := FromFloat32Matrix(s.n, s.k, wf)
-			w.Pack()
+			ws := make([]*Matrix, copiesFor(2*s.n*s.k))
+			for i := range ws {
+				ws[i] = FromFloat32Matrix(s.n, s.k, wf[i%len(wf)])
+				ws[i].Pack()
+			}
+			wf = nil
 			for _, eng := range engines {
 				b.Run(eng.name, func(b *testing.B) {
 					e, err := eng.load()
 					if err != nil {
 						b.Skipf("%s: %v", eng.name, err)
 					}
-					best := timeCalls(b, func() { e.MulT(x, s.m, w, nil, out) })
-					reportRates(b, s.name, best, s.m, s.k, s.n, 2)
+					for _, w := range ws {
+						e.MulT(x, s.m, w, nil, out) // primitives, reordered copies
+					}
+					i := 0
+					best, cpu := timeCalls(b, func() {
+						i = (i + 1) % len(ws)
+						e.MulT(x, s.m, ws[i], nil, out)
+					})
+					reportRates(b, s.name, best, cpu, s.m, s.k, s.n, 2)
 				})
 			}
 		})
@@ -155,8 +187,8 @@ func BenchmarkCrossover(b *testing.B) {
 				e    Engine
 			}{{"go", g}, {"onednn", dn}} {
 				b.Run(fmt.Sprintf("%dx%d/m=%d/%s", k, n, m, e.name), func(b *testing.B) {
-					best := timeCalls(b, func() { e.e.MulT(x, m, w, nil, out) })
-					reportRates(b, "", best, m, k, n, 2)
+					best, cpu := timeCalls(b, func() { e.e.MulT(x, m, w, nil, out) })
+					reportRates(b, "", best, cpu, m, k, n, 2)
 				})
 			}
 		}

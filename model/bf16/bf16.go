@@ -1,11 +1,3 @@
-// Package bf16 multiplies fp32 activations by bfloat16 weights with fp32
-// accumulation, the matrix product of a model whose weights are held in bf16.
-//
-// An Engine computes out = x·Wᵀ (+ bias) for a weight Matrix W [out][in]
-// stored as bf16. Load picks the fastest engine the machine runs: oneDNN
-// (libdnnl.so.2, loaded at run time with purego) for many rows, and this
-// package's own kernels (AVX512-BF16 or AVX-512 assembly, or pure Go) for
-// the few rows of a decode step.
 package bf16
 
 import (
@@ -16,8 +8,9 @@ import (
 // dst, which must be at least as long as src.
 func FromFloat32(dst []uint16, src []float32) {
 	dst = dst[:len(src)]
-	for i, f := range src {
-		dst[i] = Round(f)
+	done := fromFloat32Fast(dst, src)
+	for i, f := range src[done:] {
+		dst[done+i] = Round(f)
 	}
 }
 

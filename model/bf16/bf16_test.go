@@ -68,3 +68,34 @@ func TestRoundError(t *testing.T) {
 		}
 	}
 }
+
+// TestFromFloat32MatchesRound checks the vector conversion against Round on
+// random bit patterns (NaNs, infinities, denormals and ties included) and
+// on lengths that leave a tail for the scalar loop.
+func TestFromFloat32MatchesRound(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	src := make([]float32, 4099)
+	for i := range src {
+		bits := r.Uint32()
+		switch i % 8 {
+		case 1:
+			bits = bits&0xffff0000 | 0x8000 // a tie
+		case 2:
+			bits |= 0x7f800000 // Inf or NaN
+		case 3:
+			bits &= 0x807fffff // zero or denormal
+		case 4:
+			bits = bits&0x80000000 | 0x7f7fffff // rounds past the largest bf16
+		}
+		src[i] = math.Float32frombits(bits)
+	}
+	for _, n := range []int{0, 1, 15, 16, 17, 4096, 4099} {
+		dst := make([]uint16, n)
+		FromFloat32(dst, src[:n])
+		for i := range n {
+			if want := Round(src[i]); dst[i] != want {
+				t.Fatalf("n=%d: FromFloat32 of %#08x = %#04x, Round gives %#04x", n, math.Float32bits(src[i]), dst[i], want)
+			}
+		}
+	}
+}

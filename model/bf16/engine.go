@@ -45,8 +45,8 @@ type Options struct {
 	// the one OS thread that runs oneDNN, overriding OMP_NUM_THREADS.
 	Threads int
 	// SmallRows is the largest m the oneDNN engine hands to this package's
-	// own kernels; 0 means the crossover measured on this CPU family
-	// (DefaultSmallRows) and a negative value sends every m to oneDNN.
+	// own kernels; 0 means the crossover for this CPU (DefaultSmallRows)
+	// and a negative value sends every m to oneDNN.
 	SmallRows int
 }
 

@@ -10,28 +10,54 @@ import (
 
 // GoEngine is this package's own engine. It multiplies from the packed
 // weights (see Matrix) with AVX512-BF16 assembly where the CPU has it
-// (VDPBF16PS; x rounded to bf16 once per call), otherwise with portable Go
-// (x kept in fp32). Each weight is read once per group of up to six rows of
-// x (once per call for m <= 6), and the output columns are split across
-// goroutines in blocks of 64. It is built for the few rows of a decode step
-// and runs any m, as the fallback when oneDNN is absent.
+// (VDPBF16PS; x rounded to bf16 once per call), with AVX-512F or AVX2
+// assembly that widens the weights to fp32 where it has no AVX512_BF16,
+// otherwise with portable Go (x kept in fp32 by all three). With
+// VDPBF16PS a call reads each weight from memory once for up to six rows
+// of x, and from cache for the next six; the output columns are split
+// across goroutines in blocks of 64. It is built for the few rows of a
+// decode step and runs any m, as the fallback when oneDNN is absent.
 type GoEngine struct {
 	threads int
-	asm     bool
+	kernel  kernel
+}
+
+// kernel names the inner loops a GoEngine runs.
+type kernel int
+
+const (
+	kernelGo   kernel = iota // portable Go, x in fp32
+	kernelAVX2               // AVX2+FMA: weights widened to fp32, FMA, x in fp32
+	kernelF32                // AVX-512F: the same in zmm registers
+	kernelBF16               // AVX512_BF16: VDPBF16PS, x rounded to bf16
+)
+
+func (k kernel) String() string {
+	return [...]string{"go portable kernels", "go avx2 fp32-fma kernels", "go avx512f fp32-fma kernels", "go avx512_bf16 kernels"}[k]
+}
+
+// bestKernel is the fastest kernel this CPU runs.
+func bestKernel() kernel {
+	switch {
+	case haveBF16Kernel:
+		return kernelBF16
+	case haveF32Kernel:
+		return kernelF32
+	case haveAVX2Kernel:
+		return kernelAVX2
+	}
+	return kernelGo
 }
 
 // NewGoEngine returns the Go engine using threads goroutines per product
 // (0 means GOMAXPROCS at each call).
 func NewGoEngine(threads int) *GoEngine {
-	return &GoEngine{threads: threads, asm: haveBF16Kernel}
+	return &GoEngine{threads: threads, kernel: bestKernel()}
 }
 
 // Name implements Engine.
 func (e *GoEngine) Name() string {
-	kern := "go portable kernels"
-	if e.asm {
-		kern = "go avx512_bf16 kernels"
-	}
+	kern := e.kernel.String()
 	if e.threads > 0 {
 		return fmt.Sprintf("%s, %d threads", kern, e.threads)
 	}
@@ -43,14 +69,18 @@ const (
 	// goroutine costs more than it saves.
 	minWorkPerThread = 1 << 17
 	// kChunk is the k extent of one pass over a block when x has more rows
-	// than one kernel call takes: 64 columns × 256 k of bf16 is 32 KiB, so
-	// the block stays in cache while every group of rows goes over it.
-	kChunk = 256
+	// than one kernel call takes: 64 columns × 2048 k of bf16 is 256 KiB,
+	// so the block stays in L2 while every group of rows goes over it, and
+	// each group keeps its sums in registers over the whole chunk.
+	kChunk = 2048
 	// kernelRows is the most rows of x one kernel call takes.
 	kernelRows = 6
 )
 
-var xPool = sync.Pool{New: func() any { return new([]uint16) }}
+var (
+	xPool  = sync.Pool{New: func() any { return new([]uint16) }}
+	xfPool = sync.Pool{New: func() any { return new([]float32) }}
+)
 
 // MulT implements Engine.
 func (e *GoEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []float32) {
@@ -71,7 +101,9 @@ func (e *GoEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []flo
 	threads = min(threads, blocks)
 
 	var xb []uint16
-	if e.asm {
+	xf := x
+	switch {
+	case e.kernel == kernelBF16:
 		// x in bf16, rows padded with zeros to kp.
 		p := xPool.Get().(*[]uint16)
 		defer xPool.Put(p)
@@ -82,6 +114,19 @@ func (e *GoEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []flo
 		for i := range m {
 			row := xb[i*pk.kp : (i+1)*pk.kp]
 			FromFloat32(row, x[i*k:(i+1)*k])
+			clear(row[k:])
+		}
+	case (e.kernel == kernelF32 || e.kernel == kernelAVX2) && k != pk.kp:
+		// x rows padded with zeros to kp.
+		p := xfPool.Get().(*[]float32)
+		defer xfPool.Put(p)
+		if cap(*p) < m*pk.kp {
+			*p = make([]float32, m*pk.kp)
+		}
+		xf = (*p)[:m*pk.kp]
+		for i := range m {
+			row := xf[i*pk.kp : (i+1)*pk.kp]
+			copy(row, x[i*k:(i+1)*k])
 			clear(row[k:])
 		}
 	}
@@ -105,9 +150,14 @@ func (e *GoEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []flo
 				}
 			}
 			wb := pk.data[b*pk.kp*blockN : (b+1)*pk.kp*blockN]
-			if e.asm {
+			switch e.kernel {
+			case kernelBF16:
 				mulBlockBF16(wb, xb, m, pk.kp, dst, ldo)
-			} else {
+			case kernelF32:
+				mulBlockF32(wb, xf, m, pk.kp, dst, ldo)
+			case kernelAVX2:
+				mulBlockAVX2(wb, xf, m, pk.kp, dst, ldo)
+			default:
 				mulBlockGo(wb, x, m, k, dst, ldo)
 			}
 			if cols < blockN {

@@ -16,11 +16,23 @@ type namedEngine struct {
 
 // testEngines lists every engine this machine can run.
 func testEngines(t testing.TB) []namedEngine {
-	es := []namedEngine{{"go-portable", &GoEngine{threads: 2}}}
-	if haveBF16Kernel {
-		es = append(es, namedEngine{"go-avx512bf16", &GoEngine{threads: 2, asm: true}})
+	es := []namedEngine{{"go-portable", &GoEngine{threads: 2, kernel: kernelGo}}}
+	if haveAVX2Kernel {
+		es = append(es, namedEngine{"go-avx2", &GoEngine{threads: 2, kernel: kernelAVX2}})
 	} else {
-		t.Logf("no AVX512_BF16 here: the assembly kernel is not tested")
+		t.Logf("no AVX2 here: the avx2 assembly kernel is not tested")
+	}
+	if haveF32Kernel {
+		es = append(es, namedEngine{"go-avx512f", &GoEngine{threads: 2, kernel: kernelF32}})
+	} else {
+		t.Logf("no AVX-512 here: the fp32 assembly kernel is not tested")
+	}
+	if haveBF16Kernel {
+		es = append(es, namedEngine{"go-avx512bf16", &GoEngine{threads: 2, kernel: kernelBF16}},
+			namedEngine{"go-avx512bf16-1thread", &GoEngine{threads: 1, kernel: kernelBF16}},
+			namedEngine{"go-avx512bf16-5threads", &GoEngine{threads: 5, kernel: kernelBF16}})
+	} else {
+		t.Logf("no AVX512_BF16 here: the bf16 assembly kernel is not tested")
 	}
 	es = append(es, oneDNNTestEngines(t)...)
 	return es
@@ -82,13 +94,20 @@ func (p problem) reference() (want, scale []float64) {
 // accumulation: at most about k·2^-24·sum|x·w| in the worst case, far less
 // on average (random signs give sqrt(k)). The bound used, (k+2)·2^-24·sum,
 // is the worst-case bound plus the bias addition.
-func (p problem) check(t *testing.T, name string, out []float32) {
+//
+// It returns the largest error as a fraction of the bound.
+func (p problem) check(t *testing.T, name string, out []float32) float64 {
 	t.Helper()
 	want, scale := p.reference()
 	tol := float64(p.k+2) * math.Pow(2, -24)
 	bad := 0
+	worst := 0.0
 	for i, w := range want {
-		if d := math.Abs(float64(out[i]) - w); !(d <= tol*scale[i]+1e-30) {
+		d := math.Abs(float64(out[i]) - w)
+		if scale[i] > 0 {
+			worst = max(worst, d/(tol*scale[i]))
+		}
+		if !(d <= tol*scale[i]+1e-30) {
 			if bad < 5 {
 				t.Errorf("%s m=%d n=%d k=%d: out[%d][%d] = %g, want %g (error %g > %g)",
 					name, p.m, p.n, p.k, i/p.n, i%p.n, out[i], w, d, tol*scale[i])
@@ -99,6 +118,7 @@ func (p problem) check(t *testing.T, name string, out []float32) {
 	if bad > 0 {
 		t.Errorf("%s: %d of %d outputs out of tolerance", name, bad, len(want))
 	}
+	return worst
 }
 
 func TestMulTShapes(t *testing.T) {
@@ -107,8 +127,10 @@ func TestMulTShapes(t *testing.T) {
 		{1, 1, 1}, {1, 16, 32}, {1, 5, 33}, {1, 37, 31}, {2, 4, 64}, {3, 7, 95},
 		{4, 64, 128}, {5, 19, 200}, {8, 50, 257}, {13, 33, 64}, {17, 100, 96},
 		{33, 61, 129}, {70, 130, 160},
+		{9, 70, 4700}, {7, 64, 2600}, // k in several chunks (kChunk) for m > 6
 	}
 	for _, ne := range testEngines(t) {
+		worst := 0.0
 		for _, s := range shapes {
 			for _, withBias := range []bool{false, true} {
 				p := newProblem(r, s[0], s[1], s[2], withBias)
@@ -117,10 +139,11 @@ func TestMulTShapes(t *testing.T) {
 					out[i] = float32(math.NaN()) // every output must be written
 				}
 				ne.e.MulT(p.x, p.m, p.w, p.bias, out)
-				p.check(t, fmt.Sprintf("%s bias=%v", ne.name, withBias), out)
+				worst = max(worst, p.check(t, fmt.Sprintf("%s bias=%v", ne.name, withBias), out))
 				checkNoFallback(t, ne)
 			}
 		}
+		t.Logf("%s: largest error %.2g of the bound (k+2)·2^-24·sum|x·w|", ne.name, worst)
 	}
 }
 
@@ -140,11 +163,15 @@ func TestMulTUnroundedX(t *testing.T) {
 	for _, ne := range testEngines(t) {
 		out := make([]float32, p.m*p.n)
 		ne.e.MulT(x, p.m, p.w, p.bias, out)
+		worst := 0.0
 		for i, w := range want {
-			if d := math.Abs(float64(out[i]) - w); !(d <= tol*scale[i]) {
+			d := math.Abs(float64(out[i]) - w)
+			if !(d <= tol*scale[i]) {
 				t.Fatalf("%s: out[%d] = %g, want %g (error %g > %g)", ne.name, i, out[i], w, d, tol*scale[i])
 			}
+			worst = max(worst, d/scale[i])
 		}
+		t.Logf("%s: largest error %.2g·sum|x·w| (bound %.2g)", ne.name, worst, tol)
 	}
 }
 

@@ -1,9 +1,11 @@
 package bf16
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -12,10 +14,33 @@ import (
 )
 
 // DefaultSmallRows is the largest m the oneDNN engine hands to the Go
-// kernels by default: the crossover measured on AMD Zen 4 (AVX512-BF16, 2
-// threads), where the Go kernels read the weights once for every six rows
-// at close to memory speed and oneDNN's brgemm needs more rows to win.
-const DefaultSmallRows = 16
+// kernels when Options.SmallRows is 0, by CPU:
+//
+//   - AVX512_BF16 without AMX: 256. Measured on AMD Zen 4 (2 threads, the
+//     decode, prefill and vision shapes, CPU time per product): the Go
+//     kernels took 25-50% less time than oneDNN's brg:avx512_core_bf16 at
+//     m <= 16, where the weights' memory speed decides, and 1-15% less from
+//     32 to 257 rows, where both run VDPBF16PS close to its peak. oneDNN
+//     takes the vision encoder's products (257 rows per image), where the
+//     two are level.
+//   - AMX: 16 (not measured here: AMX tiles multiply several times faster
+//     than VDPBF16PS, so oneDNN should win once a product is not bound by
+//     memory).
+//   - otherwise: 16.
+func DefaultSmallRows() int {
+	f := hostFeatures()
+	switch {
+	case f.AMXTile && f.AMXBF16:
+		return 16
+	case f.AVX512BF16:
+		return 256
+	}
+	return 16
+}
+
+// errNoNativeISA marks a oneDNN that loads but has no native bf16 kernels
+// on this CPU.
+var errNoNativeISA = errors.New("no native bf16 matmul")
 
 // EnvOMPWaitPolicy is OpenMP's variable for what idle threads do. Unless it
 // is set, Load sets it to PASSIVE before loading oneDNN, so that OpenMP
@@ -40,6 +65,11 @@ type OneDNNEngine struct {
 
 	fallbacks atomic.Int64
 	lastErr   atomic.Pointer[error]
+	copies    atomic.Int64
+
+	// forceReorder makes every primitive take weights in oneDNN's chosen
+	// layout through a reordered copy (tests the path other CPUs take).
+	forceReorder bool
 
 	// Owned by the engine's OS thread.
 	eng     *dnnl.Engine
@@ -55,6 +85,18 @@ type matmulKey struct {
 type matmulPrim struct {
 	prim               *dnnl.Primitive
 	src, wei, bia, dst *dnnl.MemoryDesc
+	// reorder, when set, converts the packed weights into the layout wei
+	// that oneDNN chose itself, because the packed layout would have made
+	// it pick a different implementation (a CPU whose fast kernels want
+	// other blocking, as AMX might). The copy is cached in the Matrix.
+	reorder *dnnl.Primitive
+	packed  *dnnl.MemoryDesc
+}
+
+// reorderKey keys a Matrix's copy of its weights in a oneDNN layout.
+type reorderKey struct {
+	e      *OneDNNEngine
+	layout string
 }
 
 // maxPrimitives bounds the primitive cache; past it the cache is emptied
@@ -77,14 +119,14 @@ func loadOneDNN(o Options) (Engine, error) {
 		o.Threads = runtime.GOMAXPROCS(0)
 	}
 	if o.SmallRows == 0 {
-		o.SmallRows = DefaultSmallRows
+		o.SmallRows = DefaultSmallRows()
 	}
 	oneDNNEngines.Lock()
 	defer oneDNNEngines.Unlock()
 	if e, ok := oneDNNEngines.byOptions[o]; ok {
 		return e, nil
 	}
-	e, err := newOneDNNEngine(o)
+	e, err := newOneDNNEngine(o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +137,7 @@ func loadOneDNN(o Options) (Engine, error) {
 	return e, nil
 }
 
-func newOneDNNEngine(o Options) (*OneDNNEngine, error) {
+func newOneDNNEngine(o Options, forceReorder bool) (*OneDNNEngine, error) {
 	if _, set := os.LookupEnv(EnvOMPWaitPolicy); !set {
 		if err := os.Setenv(EnvOMPWaitPolicy, "PASSIVE"); err != nil {
 			return nil, fmt.Errorf("bf16: set %s: %w", EnvOMPWaitPolicy, err)
@@ -112,6 +154,8 @@ func newOneDNNEngine(o Options) (*OneDNNEngine, error) {
 		threads:   o.Threads,
 		calls:     make(chan func()),
 		prims:     map[matmulKey]*matmulPrim{},
+
+		forceReorder: forceReorder,
 	}
 	go e.serve()
 	var initErr error
@@ -144,6 +188,11 @@ func (e *OneDNNEngine) do(f func()) {
 // init sets the thread count, creates the engine and checks that a bf16
 // matmul with the packed weight layout can be created on this CPU.
 func (e *OneDNNEngine) init() error {
+	if isa := e.lib.EffectiveISA(); isa&dnnl.AVX512CoreBF16 != dnnl.AVX512CoreBF16 {
+		// Below avx512_core_bf16 oneDNN 2.x converts bf16 in its gemm or
+		// has no bf16 matmul at all; the Go kernels are the better path.
+		return fmt.Errorf("%w: oneDNN's isa on %s is %s (needs avx512_core_bf16 or amx)", errNoNativeISA, cpuDescription(), isa)
+	}
 	e.lib.SetThreads(e.threads)
 	eng, err := e.lib.NewEngine()
 	if err != nil {
@@ -155,6 +204,10 @@ func (e *OneDNNEngine) init() error {
 		return fmt.Errorf("bf16 matmul on %s (isa %s): %w", cpuDescription(), e.lib.EffectiveISA(), err)
 	}
 	e.impl = p.prim.Impl
+	if strings.HasPrefix(e.impl, "ref") {
+		// oneDNN's reference loops are far slower than the Go kernels.
+		return fmt.Errorf("bf16 matmul on %s (isa %s) has only oneDNN's reference implementation %q", cpuDescription(), e.lib.EffectiveISA(), e.impl)
+	}
 	return nil
 }
 
@@ -170,6 +223,9 @@ func (e *OneDNNEngine) Name() string {
 		threads = fmt.Sprintf("%d OpenMP threads", e.threads)
 	}
 	s := fmt.Sprintf("onednn %s %s (isa %s, %s)", e.lib.Version(), e.impl, e.lib.EffectiveISA(), threads)
+	if c := e.copies.Load(); c > 0 {
+		s += fmt.Sprintf(", %d weight matrices copied into its own layout", c)
+	}
 	if e.smallRows > 0 {
 		s += fmt.Sprintf("; m <= %d: %s", e.smallRows, e.small.Name())
 	}
@@ -216,15 +272,80 @@ func (e *OneDNNEngine) primitive(key matmulKey) (*matmulPrim, error) {
 	if p.dst, err = l.MemoryDesc(key.m, key.n, dnnl.F32, dnnl.AB); err != nil {
 		return nil, err
 	}
-	if p.prim, err = e.eng.Matmul(p.src, p.wei, p.bia, p.dst); err != nil {
+	// What would oneDNN pick with the weights layout left to it?
+	anyWei, err := l.MemoryDesc(key.k, key.n, dnnl.BF16, dnnl.Any)
+	if err != nil {
+		return nil, err
+	}
+	anyImpl, prefWei, choiceErr := e.eng.MatmulChoice(p.src, anyWei, p.bia, p.dst)
+	if p.prim, err = e.eng.Matmul(p.src, p.wei, p.bia, p.dst); err != nil && choiceErr != nil {
 		return nil, fmt.Errorf("matmul %d×%d×%d: %w", key.m, key.k, key.n, err)
 	}
-	if p.prim.ScratchpadSize > len(e.scratch) {
-		e.scratch = make([]byte, p.prim.ScratchpadSize)
+	if choiceErr == nil && prefWei != nil && (err != nil || e.forceReorder || p.prim.Impl != anyImpl) {
+		// The packed layout is not what oneDNN's best implementation
+		// here takes: use its own layout, through a reordered copy.
+		if p.prim != nil {
+			p.prim.Destroy()
+		}
+		p.packed = p.wei
+		p.wei = prefWei
+		if p.prim, err = e.eng.Matmul(p.src, p.wei, p.bia, p.dst); err != nil {
+			return nil, fmt.Errorf("matmul %d×%d×%d (weights in oneDNN's layout): %w", key.m, key.k, key.n, err)
+		}
+		if p.reorder, err = e.eng.Reorder(p.packed, p.wei); err != nil {
+			p.prim.Destroy()
+			return nil, fmt.Errorf("reorder of %d×%d weights into oneDNN's layout: %w", key.k, key.n, err)
+		}
+		e.scratch = growBytes(e.scratch, p.reorder.ScratchpadSize)
 	}
+	e.scratch = growBytes(e.scratch, p.prim.ScratchpadSize)
 	e.prims[key] = &p
 	return &p, nil
 }
+
+func growBytes(b []byte, n int) []byte {
+	if n > len(b) {
+		return make([]byte, n)
+	}
+	return b
+}
+
+// weightsFor returns the weights p multiplies: the packed copy, or the
+// Matrix's cached copy in oneDNN's layout, made on first use. It runs on
+// the engine's thread.
+func (e *OneDNNEngine) weightsFor(p *matmulPrim, w *Matrix, pk *packedWeights) (unsafe.Pointer, error) {
+	if p.reorder == nil {
+		return unsafe.Pointer(&pk.data[0]), nil
+	}
+	key := reorderKey{e: e, layout: p.wei.Key()}
+	v, err := w.extra(key, func() (any, error) {
+		buf := make([]uint64, (e.lib.Size(p.wei)+7)/8)
+		err := e.eng.Execute(p.reorder, e.scratchPtr(),
+			dnnl.Arg{Kind: dnnl.ArgFrom, MD: p.packed, Data: unsafe.Pointer(&pk.data[0])},
+			dnnl.Arg{Kind: dnnl.ArgTo, MD: p.wei, Data: unsafe.Pointer(&buf[0])})
+		if err != nil {
+			return nil, err
+		}
+		e.copies.Add(1)
+		return buf, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Pointer(&v.([]uint64)[0]), nil
+}
+
+func (e *OneDNNEngine) scratchPtr() unsafe.Pointer {
+	if len(e.scratch) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&e.scratch[0])
+}
+
+// ReorderedCopies is the number of weight matrices this engine keeps a
+// second copy of, in a layout oneDNN preferred over the packed one (zero
+// where oneDNN's kernels take the packed layout, as on AVX512-BF16 CPUs).
+func (e *OneDNNEngine) ReorderedCopies() int64 { return e.copies.Load() }
 
 // MulT implements Engine.
 func (e *OneDNNEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out []float32) {
@@ -251,19 +372,19 @@ func (e *OneDNNEngine) MulT(x []float32, m int, w *Matrix, bias []float32, out [
 		if p, err = e.primitive(matmulKey{m: m, k: k, n: n, bias: bias != nil}); err != nil {
 			return
 		}
+		var wd unsafe.Pointer
+		if wd, err = e.weightsFor(p, w, pk); err != nil {
+			return
+		}
 		args := []dnnl.Arg{
 			{Kind: dnnl.ArgSrc, MD: p.src, Data: unsafe.Pointer(&xb[0])},
-			{Kind: dnnl.ArgWeights, MD: p.wei, Data: unsafe.Pointer(&pk.data[0])},
+			{Kind: dnnl.ArgWeights, MD: p.wei, Data: wd},
 			{Kind: dnnl.ArgDst, MD: p.dst, Data: unsafe.Pointer(&out[0])},
 		}
 		if bias != nil {
 			args = append(args, dnnl.Arg{Kind: dnnl.ArgBias, MD: p.bia, Data: unsafe.Pointer(&bias[0])})
 		}
-		var scratch unsafe.Pointer
-		if len(e.scratch) > 0 {
-			scratch = unsafe.Pointer(&e.scratch[0])
-		}
-		err = e.eng.Execute(p.prim, scratch, args...)
+		err = e.eng.Execute(p.prim, e.scratchPtr(), args...)
 	})
 	runtime.KeepAlive(xb)
 	runtime.KeepAlive(pk)

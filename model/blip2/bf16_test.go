@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"testing"
@@ -79,11 +80,11 @@ func TestBF16Accuracy(t *testing.T) {
 			layers := float64(len(m.Vision.layers)*4 + 1)
 			for _, c := range []string{"c1", "c2"} {
 				px := g.tensor(t, c+".pixel_values")
-				out, err := m.EncodeImages(px, 1)
+				out, err := m.EncodeImages(context.Background(), px, 1)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := ref.EncodeImages(px, 1)
+				want, err := ref.EncodeImages(context.Background(), px, 1)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -97,26 +98,26 @@ func TestBF16Accuracy(t *testing.T) {
 				}
 				n := len(c.Images)
 				px := imagesPixels(t, g, c.Name, n)
-				img, err := m.EncodeImages(px, n)
+				img, err := m.EncodeImages(context.Background(), px, n)
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, logits, err := m.prefillOPT(img, c.InputIDs, c.AttentionMask, 0, true)
+				_, logits, err := m.prefillOPT(context.Background(), img, c.InputIDs, c.AttentionMask, 0, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}
-				rimg, err := ref.EncodeImages(px, n)
+				rimg, err := ref.EncodeImages(context.Background(), px, n)
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, rlogits, err := ref.prefillOPT(rimg, c.InputIDs, c.AttentionMask, 0, true)
+				_, rlogits, err := ref.prefillOPT(context.Background(), rimg, c.InputIDs, c.AttentionMask, 0, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}
 				check(c.Name+".logits", flat(logits), g.tensor(t, c.Name+".logits"), flat(rlogits), (layers+lm)*bf16Unit)
 			}
 			changed, total := greedyChanges(t, g, m)
-			t.Logf("greedy generation cases whose ids change under bf16: %d of %d", changed, total)
+			t.Logf("generated sequences of the fixture cases (greedy, beam search, penalties) whose ids change under bf16: %d of %d", changed, total)
 		})
 	}
 }
@@ -144,11 +145,11 @@ func greedyChanges(t *testing.T, g *golden, m *Model) (changed, total int) {
 			ids, mask = [][]int{row}, [][]int{onesInt(len(row))}
 		}
 		n := len(c.Images)
-		img, err := m.EncodeImages(imagesPixels(t, g, c.Name, n), n)
+		img, err := m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, n), n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := m.Generate(img, ids, mask, cfg)
+		out, err := m.Generate(context.Background(), img, ids, mask, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -35,7 +36,7 @@ func cudaModel(t *testing.T, name string, mode ops.Mode) *Model {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	m, err := Load(fixtures.Path(name, "model"), &ops.Ops{B: b})
+	m, err := Load(fixtures.Path(name, "model"), ops.NewOps(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestCUDAImageParity(t *testing.T) {
 				g := loadGolden(t, name)
 				m := cudaModel(t, name, mode)
 				for _, c := range []string{"c1", "c2"} {
-					out, err := m.EncodeImages(g.tensor(t, c+".pixel_values"), 1)
+					out, err := m.EncodeImages(context.Background(), g.tensor(t, c+".pixel_values"), 1)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -113,11 +114,11 @@ func TestCUDAGenerationParity(t *testing.T) {
 						ids, mask = [][]int{row}, [][]int{onesInt(len(row))}
 					}
 					n := len(c.Images)
-					img, err := m.EncodeImages(imagesPixels(t, g, c.Name, n), n)
+					img, err := m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, n), n)
 					if err != nil {
 						t.Fatal(err)
 					}
-					out, err := m.Generate(img, ids, mask, cfg)
+					out, err := m.Generate(context.Background(), img, ids, mask, cfg)
 					if err != nil {
 						t.Fatal(err)
 					}

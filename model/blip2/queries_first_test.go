@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"testing"
 
 	"blipflow/model/blas"
@@ -15,12 +16,12 @@ func TestQueriesFirstGeneratesEveryToken(t *testing.T) {
 	g := loadGolden(t, "opt-tiny")
 	m := loadModel(t, "opt-tiny", blas.Gonum{})
 	m.Config.ImageTokenIndex = nil
-	img, err := m.EncodeImages(g.tensor(t, "c1.pixel_values"), 1)
+	img, err := m.EncodeImages(context.Background(), g.tensor(t, "c1.pixel_values"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 5
-	out, err := m.Generate(img, [][]int{{*m.Config.Text.BOSTokenID}}, [][]int{{1}}, generate.Config{MaxNewTokens: &n, MinNewTokens: &n})
+	out, err := m.Generate(context.Background(), img, [][]int{{*m.Config.Text.BOSTokenID}}, [][]int{{1}}, generate.Config{MaxNewTokens: &n, MinNewTokens: &n})
 	if err != nil {
 		t.Fatal(err)
 	}

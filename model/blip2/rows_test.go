@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"math"
 	"testing"
 
@@ -8,9 +9,9 @@ import (
 )
 
 // TestRowsAdmitAndLeave drives Rows by hand: two images decode three
-// steps, a third joins (its cache padded at the front), the first two leave
-// (the padding is trimmed), and every row's logits equal those it gets
-// decoding alone.
+// steps, a third joins (its cache copied into free slots of the running
+// cache, its length its own), the first two leave, another joins the one
+// left, and every row's logits equal those it gets decoding alone.
 func TestRowsAdmitAndLeave(t *testing.T) {
 	g := loadGolden(t, "opt-tiny")
 	m := loadModel(t, "opt-tiny", blas.Gonum{})
@@ -20,7 +21,7 @@ func TestRowsAdmitAndLeave(t *testing.T) {
 		for _, i := range imgs {
 			all = append(all, px[i%2]...)
 		}
-		out, err := m.EncodeImages(all, len(imgs))
+		out, err := m.EncodeImages(context.Background(), all, len(imgs))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,13 +39,13 @@ func TestRowsAdmitAndLeave(t *testing.T) {
 	// alone returns the logits of image i after feeding toks one by one.
 	alone := func(i int, toks []int) []float32 {
 		ids, mask := prompt(1)
-		r, first, err := m.StartRows(encode(i), ids, mask, 10)
+		r, first, err := m.StartRows(context.Background(), encode(i), ids, mask, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		last := first[0]
 		for _, tok := range toks {
-			out, err := r.Step([]int{tok})
+			out, err := r.Step(context.Background(), []int{tok})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,28 +55,29 @@ func TestRowsAdmitAndLeave(t *testing.T) {
 	}
 
 	ids, mask := prompt(2)
-	run, _, err := m.StartRows(encode(0, 1), ids, mask, 10)
+	run, _, err := m.StartRows(context.Background(), encode(0, 1), ids, mask, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	promptLen := len(ids[0])
 	for s := 0; s < 3; s++ {
-		if _, err := run.Step([]int{tokens[s], tokens[s+1]}); err != nil {
+		if _, err := run.Step(context.Background(), []int{tokens[s], tokens[s+1]}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ids, mask = prompt(1)
-	joining, _, err := m.StartRows(encode(2), ids, mask, 10)
+	joining, _, err := m.StartRows(context.Background(), encode(2), ids, mask, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := run.Admit(joining); err != nil {
 		t.Fatal(err)
 	}
-	if run.Len() != 3 || run.d.(*optDecoder).cache.Len() != promptLen+3 || len(run.d.(*optDecoder).mask[2]) != promptLen+3 || run.d.(*optDecoder).mask[2][2] != 0 {
-		t.Fatalf("after admit: %d rows, cache %d steps, joined row mask %v", run.Len(), run.d.(*optDecoder).cache.Len(), run.d.(*optDecoder).mask[2])
+	dec := run.d.(*optDecoder)
+	if run.Len() != 3 || dec.cache.Len(0) != promptLen+3 || dec.cache.Len(2) != promptLen || len(dec.mask[2]) != promptLen || len(run.Prompts) != 3 {
+		t.Fatalf("after admit: %d rows, cache %d and %d steps, joined row mask %v", run.Len(), dec.cache.Len(0), dec.cache.Len(2), dec.mask[2])
 	}
-	out, err := run.Step([]int{tokens[3], tokens[4], tokens[0]})
+	out, err := run.Step(context.Background(), []int{tokens[3], tokens[4], tokens[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,16 +92,24 @@ func TestRowsAdmitAndLeave(t *testing.T) {
 	check("running row 0", out[0], alone(0, []int{tokens[0], tokens[1], tokens[2], tokens[3]}))
 	check("joined row", out[2], alone(2, []int{tokens[0]}))
 
-	// The first two rows leave: the padding in front of the joined row goes.
+	// The first two rows leave; a fourth image joins the one left.
 	if err := run.Select([]int{2}); err != nil {
 		t.Fatal(err)
 	}
-	if run.d.(*optDecoder).cache.Len() != promptLen+1 || len(run.d.(*optDecoder).mask[0]) != promptLen+1 || len(run.Prompts) != 1 {
-		t.Fatalf("after the others left: cache %d steps, mask %d, want %d", run.d.(*optDecoder).cache.Len(), len(run.d.(*optDecoder).mask[0]), promptLen+1)
+	if run.Len() != 1 || dec.cache.Len(0) != promptLen+1 || len(dec.mask[0]) != promptLen+1 || len(run.Prompts) != 1 {
+		t.Fatalf("after the others left: %d rows, cache %d steps, mask %d, want %d", run.Len(), dec.cache.Len(0), len(dec.mask[0]), promptLen+1)
 	}
-	out, err = run.Step([]int{tokens[5]})
+	joining, _, err = m.StartRows(context.Background(), encode(1), ids, mask, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	check("joined row after trimming", out[0], alone(2, []int{tokens[0], tokens[5]}))
+	if err := run.Admit(joining); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run.Step(context.Background(), []int{tokens[5], tokens[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("joined row after the others left", out[0], alone(2, []int{tokens[0], tokens[5]}))
+	check("second joined row", out[1], alone(1, []int{tokens[2]}))
 }

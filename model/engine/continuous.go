@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 
 	"blipflow/model/blip2"
@@ -16,14 +17,24 @@ func (e *Engine) Continuous(gen generate.Config, cfg continuous.Config) (*contin
 	if e.Model.LM == nil {
 		return nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
 	}
+	if !e.Model.CanAdmit() {
+		return nil, fmt.Errorf("engine: %s: continuous batching needs an OPT language model (T5 rows cannot join a running batch)", e.Dir)
+	}
 	cfg.Generation = e.Generation.Merge(gen)
-	return continuous.New(&scheduled{e: e, gen: cfg.Generation}, cfg)
+	// The scheduler stops its work through Close; its model calls run
+	// under a context that is never cancelled.
+	return continuous.New(newScheduled(e, cfg.Generation), cfg)
 }
 
 // scheduled adapts the engine to continuous.Backend.
 type scheduled struct {
 	e   *Engine
 	gen generate.Config
+	ctx context.Context
+}
+
+func newScheduled(e *Engine, gen generate.Config) *scheduled {
+	return &scheduled{e: e, gen: gen, ctx: context.Background()}
 }
 
 func (s *scheduled) Vocab() int { return s.e.Model.Config.Text.VocabSize }
@@ -44,13 +55,13 @@ func (s *scheduled) Encode(images [][]float32, embed bool) ([]continuous.Encoded
 	}
 	s.e.mu.Lock()
 	defer s.e.mu.Unlock()
-	img, err := s.e.Model.EncodeImages(pixels, n)
+	img, err := s.e.Model.EncodeImages(s.ctx, pixels, n)
 	if err != nil {
 		return nil, err
 	}
 	var emb []float32
 	if embed {
-		if emb, err = s.e.embedEncoded(img, pixels, n); err != nil {
+		if emb, err = s.e.embedEncoded(s.ctx, img, pixels, n); err != nil {
 			return nil, err
 		}
 	}
@@ -87,23 +98,24 @@ func (s *scheduled) Start(imgs []continuous.Encoded, prompt string) (continuous.
 	}
 	s.e.mu.Lock()
 	defer s.e.mu.Unlock()
-	rows, first, err := s.e.Model.StartRows(out, ids, mask, s.e.Model.DecodeCapacity(s.gen, len(ids[0])))
+	rows, first, err := s.e.Model.StartRows(s.ctx, out, ids, mask, s.e.Model.DecodeCapacity(s.gen, len(ids[0])))
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &lockedRows{Rows: rows, e: s.e}, first, rows.Prompts, nil
+	return &lockedRows{Rows: rows, e: s.e, ctx: s.ctx}, first, rows.Prompts, nil
 }
 
 // lockedRows serialises model runs with the engine's other callers.
 type lockedRows struct {
 	*blip2.Rows
-	e *Engine
+	e   *Engine
+	ctx context.Context
 }
 
 func (r *lockedRows) Step(tokens []int) ([][]float32, error) {
 	r.e.mu.Lock()
 	defer r.e.mu.Unlock()
-	return r.Rows.Step(tokens)
+	return r.Rows.Step(r.ctx, tokens)
 }
 
 func (r *lockedRows) Admit(o continuous.Rows) error {

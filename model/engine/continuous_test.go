@@ -84,7 +84,7 @@ func plainCaptions(t *testing.T, e *Engine, pixels [][]float32, prompt string, g
 	for _, px := range pixels {
 		flat = append(flat, px...)
 	}
-	caps, err := e.Caption(flat, len(pixels), prompt, gen)
+	caps, err := e.Caption(context.Background(), flat, len(pixels), prompt, gen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +100,20 @@ func plainCaptions(t *testing.T, e *Engine, pixels [][]float32, prompt string, g
 // different steps, and checks every image gets the plain batch's ids and
 // embedding, exactly once.
 func TestContinuousBatchingMatchesPlainBatches(t *testing.T) {
-	for _, model := range []string{"opt-tiny", "t5-tiny"} {
-		t.Run(model, func(t *testing.T) { testContinuousMatchesPlain(t, model) })
+	testContinuousMatchesPlain(t, "opt-tiny")
+}
+
+// TestContinuousBatchingRefusesT5 checks that T5, whose rows cannot join
+// a running batch, is refused with an error naming the reason.
+func TestContinuousBatchingRefusesT5(t *testing.T) {
+	e := open(t, "t5-tiny")
+	s, err := e.Continuous(generate.Config{}, continuous.Config{})
+	if err == nil {
+		s.Close()
+		t.Fatal("continuous batching started for T5")
+	}
+	if !strings.Contains(err.Error(), "T5") {
+		t.Errorf("error %q does not say T5 is the reason", err)
 	}
 }
 
@@ -110,7 +122,7 @@ func testContinuousMatchesPlain(t *testing.T, model string) {
 	names, pixels := testImages(t, e, 2)
 	gen := continuousGen(t, e, pixels)
 	// The two halves use different prompts (of different lengths), so rows
-	// of both share the batch with padded caches.
+	// of different lengths share the batch's cache.
 	half := len(pixels) / 2
 	prompts := []string{"", "Question: what is shown in the image? Answer:"}
 	want := append(plainCaptions(t, e, pixels[:half], prompts[0], gen), plainCaptions(t, e, pixels[half:], prompts[1], gen)...)
@@ -125,7 +137,7 @@ func testContinuousMatchesPlain(t *testing.T, model string) {
 	for _, px := range pixels {
 		flat = append(flat, px...)
 	}
-	wantEmb, err := e.EmbedImages(flat, len(pixels))
+	wantEmb, err := e.EmbedImages(context.Background(), flat, len(pixels))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +267,7 @@ func TestContinuousBatchingShrinksOnOutOfMemory(t *testing.T) {
 	gen := continuousGen(t, e, pixels)
 	want := plainCaptions(t, e, pixels, "", gen)
 	live := 0
-	b := &oomBackend{Backend: &scheduled{e: e, gen: e.Generation.Merge(gen)}, encLimit: 2, rowLimit: 2, live: &live}
+	b := &oomBackend{Backend: newScheduled(e, e.Generation.Merge(gen)), encLimit: 2, rowLimit: 2, live: &live}
 	var last continuous.Stats
 	s, err := continuous.New(b, continuous.Config{EncodeBatch: 8, MaxRows: 8, Generation: e.Generation.Merge(gen),
 		Observe: func(st continuous.Stats) { last = st }})

@@ -41,7 +41,7 @@ func (o Options) openDevice(warn func(string)) (nn.Ops, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--device %s: %w", d, err)
 	}
-	return &ops.Ops{B: b}, nil
+	return ops.NewOps(b), nil
 }
 
 var (

@@ -190,24 +190,25 @@ type Caption struct {
 
 // Caption generates captions for n images (pixels [n,3,H,W]) continuing
 // prompt (empty: a plain caption). gen overrides the checkpoint's
-// generation defaults.
-func (e *Engine) Caption(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, error) {
-	caps, _, err := e.run(pixels, repeat(prompt, n), gen, false)
+// generation defaults. A cancelled ctx stops the model between layers or
+// decode steps with ctx's error.
+func (e *Engine) Caption(ctx context.Context, pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, error) {
+	caps, _, err := e.run(ctx, pixels, repeat(prompt, n), gen, false)
 	return caps, err
 }
 
 // CaptionAndEmbed captions n images and returns their image embedding
 // (see ImageEmbedding) from one run of the vision encoder and Q-Former.
-func (e *Engine) CaptionAndEmbed(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, []float32, error) {
-	return e.run(pixels, repeat(prompt, n), gen, true)
+func (e *Engine) CaptionAndEmbed(ctx context.Context, pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, []float32, error) {
+	return e.run(ctx, pixels, repeat(prompt, n), gen, true)
 }
 
 // CaptionEach captions len(prompts) images, each continuing its own prompt
 // (visual question answering over a dataset). The rows are decoded as one
 // batch; each gets the tokens it would get alone. With embed set it also
 // returns the image embedding.
-func (e *Engine) CaptionEach(pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
-	return e.run(pixels, prompts, gen, embed)
+func (e *Engine) CaptionEach(ctx context.Context, pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
+	return e.run(ctx, pixels, prompts, gen, embed)
 }
 
 func repeat(s string, n int) []string {
@@ -220,7 +221,7 @@ func repeat(s string, n int) []string {
 
 // run encodes the images once, captions them and, when embed is set, also
 // returns their image embedding.
-func (e *Engine) run(pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
+func (e *Engine) run(ctx context.Context, pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
 	if e.Model.LM == nil {
 		return nil, nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
 	}
@@ -232,17 +233,17 @@ func (e *Engine) run(pixels []float32, prompts []string, gen generate.Config, em
 	cfg := e.Generation.Merge(gen)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	img, err := e.Model.EncodeImages(pixels, n)
+	img, err := e.Model.EncodeImages(ctx, pixels, n)
 	if err != nil {
 		return nil, nil, err
 	}
 	var emb []float32
 	if embed {
-		if emb, err = e.embedEncoded(img, pixels, n); err != nil {
+		if emb, err = e.embedEncoded(ctx, img, pixels, n); err != nil {
 			return nil, nil, err
 		}
 	}
-	seqs, err := e.Model.Generate(img, ids, mask, cfg)
+	seqs, err := e.Model.Generate(ctx, img, ids, mask, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

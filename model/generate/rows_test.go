@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"context"
 	"slices"
 	"testing"
 )
@@ -15,7 +16,7 @@ func TestChooserMatchesGenerate(t *testing.T) {
 		prompts := [][]int{{1, 2}, {4, 4}, {0, 5}, {7}}
 		logitsOf := hashLogits(8, 5)
 		dec, first := newFake(logitsOf, prompts)
-		want, err := Generate(dec, first, prompts, cfg)
+		want, err := Generate(context.Background(), dec, first, prompts, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +39,7 @@ func TestChooserMatchesGenerate(t *testing.T) {
 				if s.Done() {
 					break
 				}
-				out, err := one.Step([]int{tok})
+				out, err := one.Step(context.Background(), []int{tok})
 				if err != nil {
 					t.Fatal(err)
 				}

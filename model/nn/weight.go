@@ -1,11 +1,13 @@
-// Package nn holds the building blocks of the BLIP-2 networks: weights, the
-// custom Gorgonia ops that do the heavy work (linear layers, layer and RMS
-// norms, activations, attention with its mask, KV-cache append, embedding
-// lookup), their CPU kernels, and a small graph runner.
+// Package nn holds the building blocks of the BLIP-2 networks: weights in
+// fp32 or bf16, the custom Gorgonia ops that do the heavy work (linear
+// layers, layer and RMS norms, activations, attention with its mask, KV-cache
+// writes and cached attention, embedding lookup) and the light glue between
+// them (slices, joins, splices, reshapes), their CPU kernels, the KV cache,
+// and a graph runner that re-runs a compiled graph (a decode step).
 //
-// Weights live behind the ops rather than in Gorgonia tensors, so another
-// implementation of Ops (a GPU one holding bf16 copies) can stand in without
-// any change to the model code.
+// Weights live behind the ops rather than in Gorgonia tensors, and every op
+// the models use is in the Ops interface, so another implementation of Ops
+// (a GPU one) can stand in without any change to the model code.
 package nn
 
 import (
@@ -13,6 +15,7 @@ import (
 	"math/rand/v2"
 
 	"blipflow/model/bf16"
+	"blipflow/model/safetensors"
 )
 
 // DType is the element type a weight matrix is stored in.
@@ -59,7 +62,8 @@ func (w *Weight) Bytes() int {
 	return 4 * len(w.Data)
 }
 
-// Row copies row i of a weight seen as [Shape[0]][rest] into dst as float32.
+// Row copies row i of the weight seen as rows of len(dst) values into dst
+// as float32 (a bf16 weight's rows are its matrix rows).
 func (w *Weight) Row(i int, dst []float32) {
 	if w.Half != nil {
 		w.Half.Row(dst, i)
@@ -83,6 +87,7 @@ type TypedSource interface {
 	Source
 	StoredDType(name string) string
 	BF16(name string) ([]uint16, []int, error)
+	F16(name string) ([]uint16, []int, error)
 	Release(name string) error
 }
 
@@ -216,13 +221,29 @@ func (l *Loader) Matrix(n string, shape ...int) *Weight {
 	var half []uint16
 	var got []int
 	ts, typed := l.src.(TypedSource)
-	if typed && ts.StoredDType(full) == "BF16" {
+	switch {
+	case typed && ts.StoredDType(full) == "BF16":
 		var err error
 		if half, got, err = ts.BF16(full); err != nil {
 			l.fail(fmt.Errorf("missing tensor %q: %w", full, err))
 			return w
 		}
-	} else {
+	case typed && ts.StoredDType(full) == "F16": // rounded in chunks: no float32 copy
+		raw, g, err := ts.F16(full)
+		if err != nil {
+			l.fail(fmt.Errorf("missing tensor %q: %w", full, err))
+			return w
+		}
+		got, half = g, l.buffer(len(raw))
+		var buf [4096]float32
+		for lo := 0; lo < len(raw); lo += len(buf) {
+			chunk := buf[:min(len(buf), len(raw)-lo)]
+			for i := range chunk {
+				chunk[i] = safetensors.HalfToFloat32(raw[lo+i])
+			}
+			bf16.FromFloat32(half[lo:lo+len(chunk)], chunk)
+		}
+	default:
 		data, g, err := l.src.Float32(full)
 		if err != nil {
 			l.fail(fmt.Errorf("missing tensor %q: %w", full, err))

@@ -20,6 +20,9 @@ func (s *typedSource) Release(n string) error      { s.released = append(s.relea
 func (s *typedSource) BF16(n string) ([]uint16, []int, error) {
 	return s.bf[n], []int{2, 2}, nil
 }
+func (s *typedSource) F16(n string) ([]uint16, []int, error) {
+	return s.bf[n], []int{2, 2}, nil
+}
 func (s *typedSource) Float32(n string) ([]float32, []int, error) {
 	return s.f32[n], []int{2, 2}, nil
 }
@@ -27,8 +30,8 @@ func (s *typedSource) Float32(n string) ([]float32, []int, error) {
 func TestLoaderMatrixDTypes(t *testing.T) {
 	src := &typedSource{
 		f32:    map[string][]float32{"a": {1, -2.5, 1.00390625, 3.0e-3}},
-		bf:     map[string][]uint16{"b": {0x3f80, 0x4000, 0x4040, 0x4080}},
-		dtypes: map[string]string{"a": "F32", "b": "BF16", "c": "I64"},
+		bf:     map[string][]uint16{"b": {0x3f80, 0x4000, 0x4040, 0x4080}, "h": {0x3c00, 0xc100, 0x3555, 0x0001}},
+		dtypes: map[string]string{"a": "F32", "b": "BF16", "c": "I64", "h": "F16"},
 	}
 	l := NewLoader(src).Matrices(BF16)
 	a := l.Matrix("a", 2, 2)
@@ -49,7 +52,18 @@ func TestLoaderMatrixDTypes(t *testing.T) {
 	if row[0] != 1 || math.Abs(float64(row[1]-3.0e-3)) > 3.0e-3/256 {
 		t.Errorf("a row 1 = %v", row)
 	}
-	if strings.Join(src.released, ",") != "a,b" {
+	h := l.Matrix("h", 2, 2)
+	h.Row(0, row)
+	if row[0] != 1 || row[1] != -2.5 {
+		t.Errorf("f16 row 0 = %v, want [1 -2.5]", row)
+	}
+	h.Row(1, row)
+	// 0x3555 is 0.333251953125, 0x0001 the smallest f16 subnormal 2^-24:
+	// both rounded to 8 significant bits.
+	if math.Abs(float64(row[0])-0.333251953125) > 0.333/256 || math.Abs(float64(row[1])-5.960464477539063e-08) > 5.97e-8/256 {
+		t.Errorf("f16 row 1 = %v", row)
+	}
+	if strings.Join(src.released, ",") != "a,b,h" {
 		t.Errorf("released %v, want both tensors' pages dropped once packed", src.released)
 	}
 	if !a.Half.Packed() || !b.Half.Packed() {

@@ -131,6 +131,15 @@ func (d *Dir) BF16(name string) ([]uint16, []int, error) {
 	return f.BF16(name)
 }
 
+// F16 returns the named F16 tensor's raw values (see File.F16).
+func (d *Dir) F16(name string) ([]uint16, []int, error) {
+	f, ok := d.byName[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("checkpoint %s: tensor %q: %w", d.path, name, ErrNotFound)
+	}
+	return f.F16(name)
+}
+
 // Release drops the named tensor's pages from memory (see File.Release).
 func (d *Dir) Release(name string) error {
 	if f, ok := d.byName[name]; ok {

@@ -287,12 +287,22 @@ func HalfToFloat32(h uint16) float32 {
 // a float32) with its shape, without conversion: a read-only view into the
 // memory mapping when it is aligned. Only BF16 tensors can be read this way.
 func (f *File) BF16(name string) ([]uint16, []int, error) {
+	return f.raw16(name, BF16)
+}
+
+// F16 returns the named F16 tensor's raw IEEE half values (see BF16), for
+// a conversion that needs no float32 copy of the whole tensor.
+func (f *File) F16(name string) ([]uint16, []int, error) {
+	return f.raw16(name, F16)
+}
+
+func (f *File) raw16(name string, want DType) ([]uint16, []int, error) {
 	i, ok := f.tensors[name]
 	if !ok {
 		return nil, nil, fmt.Errorf("safetensors %s: %q: %w", f.path, name, ErrNotFound)
 	}
-	if i.DType != BF16 {
-		return nil, nil, fmt.Errorf("safetensors %s: tensor %q is %s, not BF16", f.path, name, i.DType)
+	if i.DType != want {
+		return nil, nil, fmt.Errorf("safetensors %s: tensor %q is %s, not %s", f.path, name, i.DType, want)
 	}
 	raw := f.data[i.Begin:i.End]
 	n := i.Elements()

@@ -118,6 +118,11 @@ type MemoryDesc struct{ b [mdSize / 8]uint64 }
 
 func (d *MemoryDesc) ptr() unsafe.Pointer { return unsafe.Pointer(&d.b[0]) }
 
+// Key is the descriptor's bytes as a string, usable as a map key.
+func (d *MemoryDesc) Key() string {
+	return string(unsafe.Slice((*byte)(d.ptr()), mdBytes))
+}
+
 // Library is a loaded libdnnl.so.2.
 type Library struct {
 	Path string
@@ -349,20 +354,50 @@ func (e *Engine) Matmul(src, weights, bias, dst *MemoryDesc) (*Primitive, error)
 	if err := check("dnnl_matmul_desc_init", l.matmulDescInit(unsafe.Pointer(&op[0]), src.ptr(), weights.ptr(), biasPtr, dst.ptr())); err != nil {
 		return nil, err
 	}
-	return e.create("matmul", unsafe.Pointer(&op[0]), func(pd *uintptr, attr uintptr) Status {
+	return e.create("matmul", func(pd *uintptr, attr uintptr) Status {
 		return l.pdCreate(pd, unsafe.Pointer(&op[0]), attr, e.engine, 0)
 	})
+}
+
+// MatmulChoice reports the implementation and weights layout oneDNN would
+// pick for a matmul with these descriptors (weights may use format Any),
+// without creating the primitive.
+func (e *Engine) MatmulChoice(src, weights, bias, dst *MemoryDesc) (impl string, wei *MemoryDesc, err error) {
+	l := e.lib
+	var op [opSize / 8]uint64
+	var biasPtr unsafe.Pointer
+	if bias != nil {
+		biasPtr = bias.ptr()
+	}
+	if err := check("dnnl_matmul_desc_init", l.matmulDescInit(unsafe.Pointer(&op[0]), src.ptr(), weights.ptr(), biasPtr, dst.ptr())); err != nil {
+		return "", nil, err
+	}
+	var pd uintptr
+	if err := check("matmul primitive descriptor", l.pdCreate(&pd, unsafe.Pointer(&op[0]), 0, e.engine, 0)); err != nil {
+		return "", nil, err
+	}
+	defer l.pdDestroy(pd)
+	var s *byte
+	if l.pdQuery(pd, queryImplInfoStr, 0, unsafe.Pointer(&s)) == 0 && s != nil {
+		impl = cString(s)
+	}
+	if w := l.pdQueryMD(pd, queryWeightsMD, 0); w != nil {
+		wei = copyMD(w)
+	}
+	return impl, wei, nil
 }
 
 // Reorder creates a reorder primitive from src to dst layout.
 func (e *Engine) Reorder(src, dst *MemoryDesc) (*Primitive, error) {
 	l := e.lib
-	return e.create("reorder", nil, func(pd *uintptr, attr uintptr) Status {
+	return e.create("reorder", func(pd *uintptr, attr uintptr) Status {
 		return l.reorderPDCreate(pd, src.ptr(), e.engine, dst.ptr(), e.engine, attr)
 	})
 }
 
-func (e *Engine) create(kind string, _ unsafe.Pointer, makePD func(pd *uintptr, attr uintptr) Status) (*Primitive, error) {
+// create makes a primitive from the descriptor makePD creates, with a
+// user-provided scratchpad, and records what oneDNN chose.
+func (e *Engine) create(kind string, makePD func(pd *uintptr, attr uintptr) Status) (*Primitive, error) {
 	l := e.lib
 	var attr uintptr
 	if err := check("dnnl_primitive_attr_create", l.attrCreate(&attr)); err != nil {
@@ -395,11 +430,13 @@ func (e *Engine) create(kind string, _ unsafe.Pointer, makePD func(pd *uintptr, 
 	return p, nil
 }
 
-// copyMD copies the descriptor at C address a (696 bytes in oneDNN 2.x).
+// mdBytes is sizeof(dnnl_memory_desc_t) in oneDNN 2.x.
+const mdBytes = 696
+
+// copyMD copies the descriptor at C address a.
 func copyMD(a unsafe.Pointer) *MemoryDesc {
 	d := new(MemoryDesc)
-	src := unsafe.Slice((*byte)(a), 696)
-	copy(unsafe.Slice((*byte)(d.ptr()), 696), src)
+	copy(unsafe.Slice((*byte)(d.ptr()), mdBytes), unsafe.Slice((*byte)(a), mdBytes))
 	return d
 }
 

@@ -6,6 +6,7 @@ package kernels
 // algorithm should be mirrored here.
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -112,11 +113,10 @@ func cpuAttention(t *testing.T, q, k, v, mask, bias []float32, B, H, D, Tq, Tk i
 	g := nn.NewGraph(nn.NewCPU(blas.Gonum{}))
 	HD := H * D
 	qn := g.Input(q, B, Tq, HD)
-	ks := []int{B, Tk, HD}
-	if timeMajor {
-		ks = []int{Tk, B, HD}
+	if timeMajor { // the CPU op takes [B,Tk,HD]
+		k, v = batchMajor(k, B, Tk, HD), batchMajor(v, B, Tk, HD)
 	}
-	kn, vn := g.Input(k, ks...), g.Input(v, ks...)
+	kn, vn := g.Input(k, B, Tk, HD), g.Input(v, B, Tk, HD)
 	var mn, bn *G.Node
 	if mask != nil {
 		mn = g.Input(mask, B, Tq, Tk)
@@ -124,12 +124,23 @@ func cpuAttention(t *testing.T, q, k, v, mask, bias []float32, B, H, D, Tq, Tk i
 	if bias != nil {
 		bn = g.Input(bias, H, Tq, Tk)
 	}
-	out := g.Ops.Attention(qn, kn, vn, mn, bn, nn.AttentionSpec{Heads: H, HeadDim: D, Scale: scale, KVTimeMajor: timeMajor})
-	if err := g.Run(); err != nil {
+	out := g.Ops.Attention(qn, kn, vn, mn, bn, nn.AttentionSpec{Heads: H, HeadDim: D, Scale: scale})
+	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := nn.Value(out)
 	return data
+}
+
+// batchMajor returns x [Tk,B,HD] as [B,Tk,HD].
+func batchMajor(x []float32, b, tk, hd int) []float32 {
+	out := make([]float32, len(x))
+	for t := 0; t < tk; t++ {
+		for r := 0; r < b; r++ {
+			copy(out[(r*tk+t)*hd:(r*tk+t+1)*hd], x[(t*b+r)*hd:(t*b+r+1)*hd])
+		}
+	}
+	return out
 }
 
 func randSlice(r *rand.Rand, n int, scale float32) []float32 {

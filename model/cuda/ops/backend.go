@@ -78,8 +78,6 @@ type Backend struct {
 	staging cuda.HostBuffer
 	// arena, while a decode graph is captured, owns every allocation.
 	arena *arena
-	// mirrors are the device copies of the host KV caches (nn.Ops adapter).
-	mirrors *kvMirrors
 }
 
 // Open opens device ordinal, compiles (or loads from the cache) the
@@ -94,7 +92,6 @@ func Open(ordinal int, mode Mode) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{Ctx: c, Mode: mode, weights: map[*nn.Weight]Tensor{}}
-	b.mirrors = newKVMirrors(b)
 	err = c.Do(func() error {
 		var err error
 		if b.k, err = kernels.Load(c); err != nil {
@@ -129,9 +126,6 @@ func (b *Backend) Close() error {
 	b.Ctx.Do(func() error {
 		for _, t := range b.weights {
 			b.Ctx.Free(t.Buf)
-		}
-		for _, m := range b.mirrors.byBuf {
-			b.Ctx.Free(m.t.Buf)
 		}
 		if b.pool != nil {
 			b.pool.drain()

@@ -14,11 +14,18 @@ import (
 
 // Ops implements nn.Ops on a Backend for the model's Gorgonia graphs. Each
 // op uploads its inputs, runs on the GPU and downloads its output: correct,
-// and the place the device-resident graphs of the runtime rework replace.
-// The KV cache stays on the host (nn's KVBuffer).
+// and the place device-resident graphs would replace. The KV cache keeps
+// its values on the host (see NewKVCache) and a few glue ops run on the
+// host (see nnglue.go).
 type Ops struct {
 	B *Backend
+	// host runs the ops that have no GPU implementation here (host
+	// fallbacks; their inputs and outputs are host tensors anyway).
+	host nn.CPU
 }
+
+// NewOps returns the nn.Ops of b.
+func NewOps(b *Backend) *Ops { return &Ops{B: b, host: nn.CPU{DType: nn.F32}} }
 
 var _ nn.Ops = (*Ops)(nil)
 
@@ -118,10 +125,6 @@ func (o *Ops) device(in []*tensor.Dense, fn func(xs []Tensor) (Tensor, error)) (
 		var owned []Tensor
 		defer func() { o.B.Release(owned...) }()
 		for _, d := range in {
-			if t, ok := o.B.mirrors.lookup(d); ok { // a cache's mirror: read, not released
-				xs = append(xs, t)
-				continue
-			}
 			var t Tensor
 			var err error
 			switch data := d.Data().(type) {
@@ -214,12 +217,7 @@ func (o *Ops) Attention(q, k, v, mask, bias *G.Node, spec nn.AttentionSpec) *G.N
 		}
 		a := AttentionArgs{Heads: spec.Heads, HeadDim: spec.HeadDim, Batch: qs[0], Tq: qs[1], Tk: ks[1],
 			KB: ks[1] * hd, KT: hd, Scale: spec.Scale}
-		if spec.KVTimeMajor {
-			a.Tk, a.KB, a.KT = ks[0], hd, ks[1]*hd
-			if ks[1] != qs[0] {
-				return a, fmt.Errorf("attention: cache batch %d, queries %d", ks[1], qs[0])
-			}
-		} else if ks[0] != qs[0] {
+		if ks[0] != qs[0] {
 			return a, fmt.Errorf("attention: keys batch %d, queries %d", ks[0], qs[0])
 		}
 		if maskAt >= 0 && !in[maskAt].Eq(tensor.Shape{a.Batch, a.Tq, a.Tk}) {
@@ -259,24 +257,6 @@ func (o *Ops) Attention(q, k, v, mask, bias *G.Node, spec nn.AttentionSpec) *G.N
 			})
 		},
 	}, inputs...)
-}
-
-// KVAppend implements nn.Ops: the host cache plus its device mirror.
-func (o *Ops) KVAppend(x *G.Node, buf *nn.KVBuffer) *G.Node {
-	op := &kvAppendOp{buf: buf, k: o.B.mirrors}
-	op.gop = gop{name: "cuda_kv_append", inDims: []int{3}, outDims: 3,
-		shape: func(in []tensor.Shape) (tensor.Shape, error) {
-			s := in[0]
-			if len(s) != 3 || s[0] != buf.Batch || s[2] != buf.Dim {
-				return nil, fmt.Errorf("kv_append: input %v, cache holds [*,%d,%d]", s, buf.Batch, buf.Dim)
-			}
-			return tensor.Shape{buf.Len + s[1], buf.Batch, buf.Dim}, nil
-		}}
-	n, err := G.ApplyOp(op, x)
-	if err != nil {
-		panic(fmt.Errorf("cuda ops: building kv_append: %w", err))
-	}
-	return n
 }
 
 // Embed implements nn.Ops.

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -85,7 +86,7 @@ func run(t *testing.T, ops nn.Ops, build func(g *nn.Graph) *G.Node) []float32 {
 	t.Helper()
 	g := nn.NewGraph(ops)
 	out := build(g)
-	if err := g.Run(); err != nil {
+	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	v, _ := nn.Value(out)
@@ -149,10 +150,16 @@ func TestOpsMatchCPU(t *testing.T) {
 				return g.Ops.Attention(g.Input(q, B, Tq, H*D), g.Input(k, B, Tk, H*D), g.Input(v, B, Tk, H*D),
 					g.Input(mask, B, Tq, Tk), g.Input(bias, H, Tq, Tk), spec)
 			}
-			timeMajor := spec
-			timeMajor.KVTimeMajor = true
-			cases["attention_time_major"] = func(g *nn.Graph) *G.Node {
-				return g.Ops.Attention(g.Input(q, B, Tq, H*D), g.Input(k, Tk, B, H*D), g.Input(v, Tk, B, H*D), nil, nil, timeMajor)
+			cases["cached_attention"] = func(g *nn.Graph) *G.Node {
+				cache := g.Ops.NewKVCache(1, B, B, H*D, Tq+1)
+				at, err := cache.Reserve(Tq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pos := g.InputInts(at, B)
+				kw := g.Ops.KVWrite(g.Input(k[:B*Tq*H*D], B, Tq, H*D), pos, cache, 0, false)
+				vw := g.Ops.KVWrite(g.Input(v[:B*Tq*H*D], B, Tq, H*D), pos, cache, 0, true)
+				return g.Ops.CachedAttention(g.Input(q, B, Tq, H*D), kw, vw, g.Input(mask, B, Tq, Tk), g.Input(bias, H, Tq, Tk), cache, 0, spec)
 			}
 			for name, build := range cases {
 				tolerance := tol

@@ -136,7 +136,7 @@ func (r *fakeRows) Admit(o Rows) error {
 func plain(t *testing.T, image int, cfg generate.Config) []int {
 	t.Helper()
 	d := &plainDecoder{image: image, hist: [][]int{prompt(image)}}
-	out, err := generate.Generate(d, [][]float32{fakeLogits(image, prompt(image))}, [][]int{prompt(image)}, cfg)
+	out, err := generate.Generate(context.Background(), d, [][]float32{fakeLogits(image, prompt(image))}, [][]int{prompt(image)}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ type plainDecoder struct {
 	hist  [][]int
 }
 
-func (d *plainDecoder) Step(tokens []int) ([][]float32, error) {
+func (d *plainDecoder) Step(_ context.Context, tokens []int) ([][]float32, error) {
 	out := make([][]float32, len(tokens))
 	for i, tok := range tokens {
 		d.hist[i] = append(d.hist[i], tok)
