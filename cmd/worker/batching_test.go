@@ -78,7 +78,7 @@ func TestRunWithCUDAOnAMachineWithoutGPUFailsInOneLine(t *testing.T) {
 	}
 	_, err = load(context.Background(), fixtures.Path("opt-tiny", "model"))
 	if err == nil {
-		t.Skip("this machine has a GPU")
+		t.Skip("hardware: this machine has a GPU")
 	}
 	if !strings.HasPrefix(err.Error(), "--device cuda: ") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("error %q is not one line naming the device", err)

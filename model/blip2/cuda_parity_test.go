@@ -29,7 +29,7 @@ func cudaModel(t *testing.T, name string, mode ops.Mode) *Model {
 		if os.Getenv("BLIPFLOW_REQUIRE_CUDA") != "" {
 			t.Fatalf("BLIPFLOW_REQUIRE_CUDA is set: %v", err)
 		}
-		t.Skipf("no GPU: %v", err)
+		t.Skipf("hardware: no GPU: %v", err)
 	}
 	b, err := ops.Open(0, mode)
 	if err != nil {

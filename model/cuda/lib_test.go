@@ -22,7 +22,7 @@ func haveLibrary(soname string) bool {
 
 func TestMissingDriverIsOneLine(t *testing.T) {
 	if haveLibrary(DriverSoname) {
-		t.Skip("this machine has an NVIDIA driver")
+		t.Skip("hardware: this machine has an NVIDIA driver")
 	}
 	err := Available()
 	if err == nil || err.Error() != "no NVIDIA driver: libcuda.so.1 not found" {
@@ -133,7 +133,7 @@ func TestCStrings(t *testing.T) {
 
 func TestGPUMachineOpensDevice(t *testing.T) {
 	if os.Getenv("BLIPFLOW_REQUIRE_CUDA") == "" && !haveLibrary(DriverSoname) {
-		t.Skip("no NVIDIA driver (set BLIPFLOW_REQUIRE_CUDA=1 on a GPU machine to require it)")
+		t.Skip("hardware: no NVIDIA driver (set BLIPFLOW_REQUIRE_CUDA=1 on a GPU machine to require it)")
 	}
 	c, err := Open(0)
 	if err != nil {

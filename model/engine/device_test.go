@@ -12,7 +12,7 @@ import (
 
 func TestDeviceChoice(t *testing.T) {
 	if cuda.Available() == nil {
-		t.Skip("this machine has a GPU: the CPU fallbacks are not reachable")
+		t.Skip("hardware: this machine has a GPU: the CPU fallbacks are not reachable")
 	}
 	ref := fixtures.Path("opt-tiny", "model")
 	_, err := Open(context.Background(), ref, Options{BLAS: blas.Gonum{}, Device: "cuda"})

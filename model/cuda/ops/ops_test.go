@@ -24,7 +24,7 @@ func gpuOrSkip(t *testing.T, mode Mode) *Backend {
 		if os.Getenv("BLIPFLOW_REQUIRE_CUDA") != "" {
 			t.Fatalf("BLIPFLOW_REQUIRE_CUDA is set: %v", err)
 		}
-		t.Skipf("no GPU: %v", err)
+		t.Skipf("hardware: no GPU: %v", err)
 	}
 	b, err := Open(0, mode)
 	if err != nil {
@@ -36,7 +36,7 @@ func gpuOrSkip(t *testing.T, mode Mode) *Backend {
 
 func TestOpenWithoutDriverFailsInOneLine(t *testing.T) {
 	if cuda.Available() == nil {
-		t.Skip("this machine has a GPU")
+		t.Skip("hardware: this machine has a GPU")
 	}
 	_, err := Open(0, BF16)
 	if err == nil || err.Error() != "no NVIDIA driver: libcuda.so.1 not found" {
