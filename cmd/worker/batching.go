@@ -49,8 +49,7 @@ func (b *batchingFlags) loader(rt *engine.Options, gen generate.Config, reg prom
 		if err != nil {
 			return nil, err
 		}
-		if mode == "off" || (mode == "auto" && (!e.OnGPU() || !e.Model.CanAdmit())) {
-			// auto: plain batches on the CPU and for T5 (see blip2.Rows).
+		if mode == "off" || (mode == "auto" && !e.OnGPU()) {
 			return blip2model.New(e, gen), nil
 		}
 		cfg := continuous.Config{EncodeBatch: b.encodeBatch, MaxRows: b.maxBatch}

@@ -102,5 +102,12 @@ func (d *t5Decoder) Select(src []int) error {
 		mask[i] = d.st.encMask[s]
 	}
 	d.st.encMask = mask
+	if d.st.pad != nil {
+		pad := make([]int, len(src))
+		for i, s := range src {
+			pad[i] = d.st.pad[s]
+		}
+		d.st.pad = pad
+	}
 	return nil
 }

@@ -14,10 +14,12 @@ import (
 // copied into slots the running rows do not use (nn.KVCache.AdoptRows).
 // Rows that joined compute exactly what they would in a batch of their own.
 //
-// Only OPT language models can take rows into a running batch: T5's
-// relative position bias is one tensor for all rows, which holds only while
-// every row has the same length, so T5 rows can start, step and leave but
-// not join (Admit reports it; the engine decodes T5 in plain batches).
+// T5's relative position bias is one tensor for all rows, which needs
+// every row to have the same length: a joining T5 row (just its start
+// token) is padded at the front of its self-attention cache with masked
+// steps to the running rows' length, which shifts its queries and keys
+// alike (the bias depends on their difference), and the padding every row
+// has is dropped when rows leave.
 type Rows struct {
 	d rowsDecoder
 	// Prompts holds, per row, the ids generate.Generate is given for the
@@ -32,6 +34,8 @@ type rowsDecoder interface {
 	// admit appends o's rows (a decoder of the same kind and model).
 	admit(o rowsDecoder) error
 	rows() int
+	// trimPadding drops leading cache steps no row uses.
+	trimPadding() error
 }
 
 // StartRows prefills the language model for the encoded images (ids and
@@ -71,13 +75,6 @@ func (m *Model) StartRows(ctx context.Context, img *ImageOutputs, ids, mask [][]
 	return r, first, nil
 }
 
-// CanAdmit reports whether rows can join a running batch of this model's
-// language model (OPT: yes; T5: no, see Rows).
-func (m *Model) CanAdmit() bool {
-	_, ok := m.LM.(*OPT)
-	return ok
-}
-
 // Len returns the number of rows.
 func (r *Rows) Len() int { return r.d.rows() }
 
@@ -97,7 +94,7 @@ func (r *Rows) Select(src []int) error {
 		prompts[i] = r.Prompts[s]
 	}
 	r.Prompts = prompts
-	return nil
+	return r.d.trimPadding()
 }
 
 // Admit appends o's rows after r's (o is consumed).
@@ -122,7 +119,7 @@ func (d *optDecoder) admit(other rowsDecoder) error {
 	if !ok || d.o != b.o {
 		return fmt.Errorf("blip2: admitting rows of another model")
 	}
-	if err := d.cache.AdoptRows(b.cache); err != nil {
+	if err := d.cache.AdoptRows(b.cache, 0); err != nil {
 		return fmt.Errorf("blip2: admitting %d rows: %w", len(b.mask), err)
 	}
 	for _, m := range b.mask {
@@ -136,9 +133,83 @@ func (d *optDecoder) admit(other rowsDecoder) error {
 	return nil
 }
 
+// trimPadding has nothing to do: OPT rows are not padded.
+func (d *optDecoder) trimPadding() error { return nil }
+
 func (d *t5Decoder) rows() int { return d.st.self.Rows() }
 
-// admit refuses: see Rows.
-func (d *t5Decoder) admit(rowsDecoder) error {
-	return fmt.Errorf("blip2: T5 rows cannot join a running batch (its position bias is shared by rows of one length)")
+// admit copies b's rows into d's caches: the self-attention steps shifted
+// behind masked padding to the running rows' length (see Rows), the
+// cross-attention steps as they are (each row's encoder mask covers its
+// own length).
+func (d *t5Decoder) admit(other rowsDecoder) error {
+	b, ok := other.(*t5Decoder)
+	if !ok || d.t != b.t {
+		return fmt.Errorf("blip2: admitting rows of another model")
+	}
+	a, o := d.st, b.st
+	shift := a.self.MaxLen() - o.self.MaxLen()
+	if shift < 0 {
+		return fmt.Errorf("blip2: admitting T5 rows of %d steps into rows of %d", o.self.MaxLen(), a.self.MaxLen())
+	}
+	ra, rb := a.self.Rows(), o.self.Rows()
+	if err := a.self.AdoptRows(o.self, shift); err != nil {
+		return fmt.Errorf("blip2: admitting %d rows: %w", rb, err)
+	}
+	if err := a.cross.AdoptRows(o.cross, 0); err != nil {
+		if serr := a.self.Select(seq(ra)); serr != nil { // take the self rows back out
+			return fmt.Errorf("blip2: admitting %d rows: %w (and restoring: %v)", rb, err, serr)
+		}
+		return fmt.Errorf("blip2: admitting %d rows: %w", rb, err)
+	}
+	pads := make([]int, 0, ra+rb)
+	for r := 0; r < ra; r++ {
+		p := 0
+		if a.pad != nil {
+			p = a.pad[r]
+		}
+		pads = append(pads, p)
+	}
+	for r := 0; r < rb; r++ {
+		p := shift
+		if o.pad != nil {
+			p += o.pad[r]
+		}
+		pads = append(pads, p)
+	}
+	a.pad = pads
+	a.encMask = append(a.encMask, o.encMask...)
+	for k, s := range d.steps {
+		s.run.Close()
+		delete(d.steps, k)
+	}
+	return nil
+}
+
+// trimPadding drops the leading self-cache steps that every row pads.
+func (d *t5Decoder) trimPadding() error {
+	st := d.st
+	if len(st.pad) == 0 {
+		return nil
+	}
+	drop := slices.Min(st.pad)
+	if drop == 0 {
+		return nil
+	}
+	if err := st.self.DropLeading(drop); err != nil {
+		return fmt.Errorf("blip2: dropping padding: %w", err)
+	}
+	for i := range st.pad {
+		st.pad[i] -= drop
+	}
+	return nil
+}
+
+// seq returns 0..n-1.
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
 }

@@ -217,6 +217,9 @@ func (t *T5) encodePacked(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
 type t5State struct {
 	self, cross *nn.KVCache
 	encMask     [][]int
+	// pad, when set, is per row the number of leading self-cache steps
+	// that are padding (rows that joined a running batch, see Rows).
+	pad []int
 }
 
 // t5Pass is a decoder pass's host inputs: n tokens for each of b rows,
@@ -262,6 +265,11 @@ func (p *t5Pass) fill(t *T5, st *t5State, ids []int) error {
 		for i := 0; i < p.n; i++ {
 			for j := past + i + 1; j < tk; j++ {
 				p.selfMask[(r*p.n+i)*p.width+j] = maskMin
+			}
+			if st.pad != nil {
+				for j := 0; j < st.pad[r]; j++ {
+					p.selfMask[(r*p.n+i)*p.width+j] = maskMin
+				}
 			}
 		}
 	}

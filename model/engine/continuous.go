@@ -17,9 +17,6 @@ func (e *Engine) Continuous(gen generate.Config, cfg continuous.Config) (*contin
 	if e.Model.LM == nil {
 		return nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
 	}
-	if !e.Model.CanAdmit() {
-		return nil, fmt.Errorf("engine: %s: continuous batching needs an OPT language model (T5 rows cannot join a running batch)", e.Dir)
-	}
 	cfg.Generation = e.Generation.Merge(gen)
 	// The scheduler stops its work through Close; its model calls run
 	// under a context that is never cancelled.

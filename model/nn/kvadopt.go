@@ -7,28 +7,45 @@ import "fmt"
 // c that no row of c uses at those steps. It is how rows prefilled on
 // their own join a running batch (continuous batching): the rows already
 // in c keep their slots and values, and rows of different lengths live
-// side by side as they do after Reserve. c's capacity grows to o's when
-// o's is larger. o is left unchanged.
-func (c *KVCache) AdoptRows(o *KVCache) error {
+// side by side as they do after Reserve.
+//
+// With shift > 0 each adopted row starts with shift filler steps (they
+// point at slot 0 and hold whatever is there: the caller masks them), its
+// own steps following: a model whose rows must all have one length (T5's
+// shared position bias) pads the shorter rows this way. c's capacity grows
+// to shift plus o's when that is larger. o is left unchanged.
+func (c *KVCache) AdoptRows(o *KVCache, shift int) error {
 	switch {
 	case c.Layers != o.Layers || c.Dim != o.Dim:
 		return fmt.Errorf("kv cache: adopting rows of %d layers of width %d into %d layers of width %d", o.Layers, o.Dim, c.Layers, c.Dim)
 	case c.K == nil || o.K == nil:
 		return fmt.Errorf("kv cache: adopting rows needs host storage on both caches")
 	}
-	if o.Capacity > c.Capacity {
-		grow := o.Capacity - c.Capacity
+	if shift < 0 {
+		return fmt.Errorf("kv cache: adopting rows shifted by %d steps", shift)
+	}
+	if shift+o.Capacity > c.Capacity {
+		grow := shift + o.Capacity - c.Capacity
 		for l := 0; l < c.Layers; l++ {
 			c.K[l] = append(c.K[l], make([][]float32, grow)...)
 			c.V[l] = append(c.V[l], make([][]float32, grow)...)
 		}
 		c.Width = append(c.Width, make([]int, grow)...)
-		c.Capacity = o.Capacity
+		c.Capacity = shift + o.Capacity
 	}
 	first := len(c.lens)
 	c.AddRows(o.Rows())
+	for t := 0; t < shift; t++ {
+		if c.Width[t] == 0 {
+			c.widen(t, 1)
+		}
+		for r := 0; r < o.Rows(); r++ {
+			c.table[first+r] = append(c.table[first+r], 0)
+		}
+	}
 	var used []bool
-	for t := 0; t < o.MaxLen(); t++ {
+	for ot := 0; ot < o.MaxLen(); ot++ {
+		t := shift + ot
 		used = append(used[:0], make([]bool, c.Width[t])...)
 		need := 0
 		for r := 0; r < first; r++ {
@@ -37,7 +54,7 @@ func (c *KVCache) AdoptRows(o *KVCache) error {
 			}
 		}
 		for r := 0; r < o.Rows(); r++ {
-			if t < o.lens[r] {
+			if ot < o.lens[r] {
 				need++
 			}
 		}
@@ -47,7 +64,7 @@ func (c *KVCache) AdoptRows(o *KVCache) error {
 			used = append(used, make([]bool, width-len(used))...)
 		}
 		for r := 0; r < o.Rows(); r++ {
-			if t >= o.lens[r] {
+			if ot >= o.lens[r] {
 				continue
 			}
 			s := 0
@@ -58,13 +75,38 @@ func (c *KVCache) AdoptRows(o *KVCache) error {
 			nr := first + r
 			c.table[nr] = append(c.table[nr], int32(s))
 			for l := 0; l < c.Layers; l++ {
-				copy(c.K[l][t][s*c.Dim:(s+1)*c.Dim], o.Key(l, r, t))
-				copy(c.V[l][t][s*c.Dim:(s+1)*c.Dim], o.Value(l, r, t))
+				copy(c.K[l][t][s*c.Dim:(s+1)*c.Dim], o.Key(l, r, ot))
+				copy(c.V[l][t][s*c.Dim:(s+1)*c.Dim], o.Value(l, r, ot))
 			}
 		}
 	}
 	for r := 0; r < o.Rows(); r++ {
-		c.lens[first+r] = o.lens[r]
+		c.lens[first+r] = shift + o.lens[r]
+	}
+	return nil
+}
+
+// DropLeading removes the first n steps of every row (padding no row
+// needs any more), moving no value: the steps' storage is dropped and the
+// capacity kept. Every row must hold at least n steps.
+func (c *KVCache) DropLeading(n int) error {
+	if n <= 0 {
+		return nil
+	}
+	for r, l := range c.lens {
+		if l < n {
+			return fmt.Errorf("kv cache: dropping %d leading steps of row %d, which has %d", n, r, l)
+		}
+	}
+	for _, store := range [][][][]float32{c.K, c.V} {
+		for l := range store {
+			store[l] = append(store[l][n:], make([][]float32, n)...)
+		}
+	}
+	c.Width = append(c.Width[n:], make([]int, n)...)
+	for r := range c.lens {
+		c.table[r] = append(make([]int32, 0, c.Capacity), c.table[r][n:]...)
+		c.lens[r] -= n
 	}
 	return nil
 }

@@ -168,7 +168,7 @@ func TestAdoptRowsKeepsEveryRowsValues(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		fill(joining, 2000)
 	}
-	if err := running.AdoptRows(joining); err != nil {
+	if err := running.AdoptRows(joining, 0); err != nil {
 		t.Fatal(err)
 	}
 	if running.Rows() != 3 || running.Len(0) != 3 || running.Len(1) != 2 || running.Len(2) != 2 || running.Capacity != 6 {
@@ -191,7 +191,41 @@ func TestAdoptRowsKeepsEveryRowsValues(t *testing.T) {
 	fill(running, 3000)
 	check(0, 1, 3, 1000)
 	check(1, 0, 2, 2000)
-	if err := running.AdoptRows(NewKVCache(layers+1, 1, 1, dim, 4)); err == nil {
+	if err := running.AdoptRows(NewKVCache(layers+1, 1, 1, dim, 4), 0); err == nil {
 		t.Error("adopting rows of another shape succeeded")
+	}
+}
+
+func TestAdoptRowsShiftedAndDropLeading(t *testing.T) {
+	const layers, dim = 1, 2
+	running := NewKVCache(layers, 1, 1, dim, 5)
+	joining := NewKVCache(layers, 1, 1, dim, 3)
+	for i, c := range []*KVCache{running, running, running, joining} {
+		pos, err := c.Reserve(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Key(0, 0, pos[0])[0] = float32(10*i + 1)
+	}
+	if err := running.AdoptRows(joining, 3); err != nil {
+		t.Fatal(err)
+	}
+	if running.Len(1) != 4 || running.Key(0, 1, 3)[0] != 31 || running.Capacity != 6 {
+		t.Fatalf("shifted row: %d steps, step 3 key %v, capacity %d", running.Len(1), running.Key(0, 1, 3)[0], running.Capacity)
+	}
+	if err := running.Select([]int{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := running.DropLeading(3); err != nil {
+		t.Fatal(err)
+	}
+	if running.Len(0) != 1 || running.Key(0, 0, 0)[0] != 31 {
+		t.Fatalf("after dropping the padding: %d steps, key %v", running.Len(0), running.Key(0, 0, 0)[0])
+	}
+	if _, err := running.Reserve(5); err != nil {
+		t.Errorf("capacity not kept after dropping steps: %v", err)
+	}
+	if err := running.DropLeading(7); err == nil {
+		t.Error("dropped more steps than a row holds")
 	}
 }
