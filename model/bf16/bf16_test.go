@@ -99,3 +99,22 @@ func TestFromFloat32MatchesRound(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFromFloat32 checks the vector conversion against Round on arbitrary
+// bit patterns.
+func FuzzFromFloat32(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x3f, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		src := make([]float32, len(b)/4)
+		for i := range src {
+			src[i] = math.Float32frombits(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+		}
+		dst := make([]uint16, len(src))
+		FromFloat32(dst, src)
+		for i, v := range src {
+			if want := Round(v); dst[i] != want {
+				t.Fatalf("FromFloat32 of %#08x = %#04x, Round gives %#04x", math.Float32bits(v), dst[i], want)
+			}
+		}
+	})
+}
