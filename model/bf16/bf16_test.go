@@ -101,13 +101,19 @@ func TestFromFloat32MatchesRound(t *testing.T) {
 }
 
 // FuzzFromFloat32 checks the vector conversion against Round on arbitrary
-// bit patterns.
+// bit patterns (repeated to at least 37 values, so that both the vector
+// loop and the scalar tail run).
 func FuzzFromFloat32(f *testing.F) {
 	f.Add([]byte{0, 0, 0x80, 0x3f, 0xff, 0xff, 0xff, 0x7f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		src := make([]float32, len(b)/4)
+		words := len(b) / 4
+		if words == 0 {
+			return
+		}
+		src := make([]float32, max(words, 37))
 		for i := range src {
-			src[i] = math.Float32frombits(uint32(b[4*i]) | uint32(b[4*i+1])<<8 | uint32(b[4*i+2])<<16 | uint32(b[4*i+3])<<24)
+			w := 4 * (i % words)
+			src[i] = math.Float32frombits(uint32(b[w]) | uint32(b[w+1])<<8 | uint32(b[w+2])<<16 | uint32(b[w+3])<<24)
 		}
 		dst := make([]uint16, len(src))
 		FromFloat32(dst, src)
