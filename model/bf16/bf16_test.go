@@ -99,3 +99,28 @@ func TestFromFloat32MatchesRound(t *testing.T) {
 		}
 	}
 }
+
+// FuzzFromFloat32 checks the vector conversion against Round on arbitrary
+// bit patterns (repeated to at least 37 values, so that both the vector
+// loop and the scalar tail run).
+func FuzzFromFloat32(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x3f, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		words := len(b) / 4
+		if words == 0 {
+			return
+		}
+		src := make([]float32, max(words, 37))
+		for i := range src {
+			w := 4 * (i % words)
+			src[i] = math.Float32frombits(uint32(b[w]) | uint32(b[w+1])<<8 | uint32(b[w+2])<<16 | uint32(b[w+3])<<24)
+		}
+		dst := make([]uint16, len(src))
+		FromFloat32(dst, src)
+		for i, v := range src {
+			if want := Round(v); dst[i] != want {
+				t.Fatalf("FromFloat32 of %#08x = %#04x, Round gives %#04x", math.Float32bits(v), dst[i], want)
+			}
+		}
+	})
+}
