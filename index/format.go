@@ -34,15 +34,15 @@ const (
 
 // Section identifiers.
 const (
-	secVectors   uint32 = 1 // N×V×D float32: every image's full vectors, for the exact re-rank
-	secVecCRC    uint32 = 2 // N uint32: CRC-32C of each image's vectors
-	secCentroids uint32 = 3 // L×D float32: the coarse quantiser
-	secCodebooks uint32 = 4 // M×256×(D/M) float32: the product quantiser
-	secListStart uint32 = 5 // (L+1) uint64: where each list starts, in entries
-	secListIDs   uint32 = 6 // N×V uint32: image id of each list entry
-	secListCodes uint32 = 7 // N×V×M uint8: PQ code of each list entry's residual
-	secKeys      uint32 = 8 // string table: image keys
-	secSources   uint32 = 9 // string table: image sources
+	secVectors   uint32 = 1  // N×V×D float32: every image's full vectors, for the exact re-rank
+	secVecCRC    uint32 = 2  // N uint32: CRC-32C of each image's vectors
+	secCentroids uint32 = 3  // L×D float32: the coarse quantiser
+	secCodebooks uint32 = 4  // M×256×(D/M) float32: the product quantiser
+	secListStart uint32 = 5  // (L+1) uint64: where each list starts, in entries
+	secListIDs   uint32 = 6  // N×V uint32: image id of each list entry
+	secListCodes uint32 = 7  // N×V×M uint8: PQ code of each list entry's residual
+	secKeys      uint32 = 8  // string table: image keys
+	secSources   uint32 = 9  // string table: image sources
 	secCaptions  uint32 = 10 // string table: first caption of each image ("" when none)
 )
 
