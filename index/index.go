@@ -289,7 +289,7 @@ type scratch struct {
 	touched []int32   // images whose best is set
 	coarse  []float32 // per list: centroid · query
 	order   []int32   // list indices, for choosing the probed ones
-	lut     []float32 // M×256: sub-vector codebook entries · query sub-vector
+	lut     [][256]float32 // per sub-vector: its codebook entries · the query's sub-vector
 }
 
 func (ix *Index) getScratch() *scratch {
@@ -300,7 +300,7 @@ func (ix *Index) getScratch() *scratch {
 		best:   make([]float32, ix.h.Images),
 		coarse: make([]float32, ix.h.Lists),
 		order:  make([]int32, ix.h.Lists),
-		lut:    make([]float32, ix.h.SubVectors*256),
+		lut:    make([][256]float32, ix.h.SubVectors),
 	}
 	for i := range s.best {
 		s.best[i] = float32(math.Inf(-1))
@@ -323,7 +323,7 @@ func (ix *Index) scan(s *scratch, q []float32, probe int) {
 	for sub := range m {
 		qs := q[sub*dsub : (sub+1)*dsub]
 		book := ix.codebooks[sub*256*dsub : (sub+1)*256*dsub]
-		lut := s.lut[sub*256 : (sub+1)*256]
+		lut := &s.lut[sub]
 		for j := range lut {
 			lut[j] = dot(book[j*dsub:(j+1)*dsub], qs)
 		}
@@ -338,7 +338,7 @@ func (ix *Index) scan(s *scratch, q []float32, probe int) {
 			c := codes[e*m : (e+1)*m : (e+1)*m]
 			score := base
 			for sub, code := range c {
-				score += lut[sub<<8|int(code)]
+				score += lut[sub][code]
 			}
 			if b := s.best[id]; score > b {
 				if math.IsInf(float64(b), -1) {
@@ -459,4 +459,19 @@ func (ix *Index) CheckModel(model, fingerprint, kind string, dim int) error {
 			ix.path, h.Kind, h.Model, h.Fingerprint, h.Dim, kind, model, fingerprint, dim)
 	}
 	return nil
+}
+
+// RangeVectors returns the full vectors of images lo..lo+n-1, end to end
+// (a view of the mapping), after checking each image's checksum.
+func (ix *Index) RangeVectors(lo, n int) ([]float32, error) {
+	if lo < 0 || n < 0 || lo+n > ix.h.Images {
+		return nil, fmt.Errorf("index %s: images %d..%d of %d", ix.path, lo, lo+n, ix.h.Images)
+	}
+	for i := lo; i < lo+n; i++ {
+		if _, err := ix.ImageVectors(i); err != nil {
+			return nil, err
+		}
+	}
+	w := ix.h.Vectors * ix.h.Dim
+	return ix.vectors[lo*w : (lo+n)*w : (lo+n)*w], nil
 }
