@@ -49,6 +49,7 @@ type runFlags struct {
 	showProgress bool
 	dedup        bool
 	dedupTable   string
+	index        bool
 	inputs       sharding.InputOptions
 	fetch        fetch.Config
 }
@@ -78,6 +79,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.showProgress, "progress", true, "draw a progress bar on stderr")
 	f.fetch.RegisterFlags(fs)
 	fs.BoolVar(&f.dedup, "dedup", false, "process each image content (SHA-256 of the bytes) once: later copies become rows with duplicate_of in extra")
+	fs.BoolVar(&f.index, "index", false, "with --task embed or both and a local --output: build a search index (JOB/index.bfi) when the last shard lands")
 	fs.StringVar(&f.dedupTable, "dedup-table", "", "also skip images whose content is in this earlier results table (a .parquet path or s3:// URL); implies --dedup")
 }
 
@@ -130,6 +132,11 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.index {
+		if err := checkIndexable(&f, req.Task.Embed); err != nil {
+			return err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	cm := metrics.NewCoordinator(reg)
 	var ready readiness
@@ -158,7 +165,10 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil || manifest.Job == "" {
 		return err
 	}
-	return report(stdout, manifest)
+	if err := report(stdout, manifest); err != nil || !f.index {
+		return err
+	}
+	return buildJobIndex(stdout, manifest)
 }
 
 // runLocal runs the job with an embedded server and in-process workers.
