@@ -285,10 +285,10 @@ func (ix *Index) Search(query [][]float32, k int, opts SearchOptions) ([]search.
 
 // scratch is one query's working memory.
 type scratch struct {
-	best    []float32 // per image: best approximate score so far, -Inf when untouched
-	touched []int32   // images whose best is set
-	coarse  []float32 // per list: centroid · query
-	order   []int32   // list indices, for choosing the probed ones
+	best    []float32      // per image: best approximate score so far, -Inf when untouched
+	touched []int32        // images whose best is set
+	coarse  []float32      // per list: centroid · query
+	order   []int32        // list indices, for choosing the probed ones
 	lut     [][256]float32 // per sub-vector: its codebook entries · the query's sub-vector
 }
 

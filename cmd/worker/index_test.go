@@ -150,5 +150,9 @@ func TestIndexBadInput(t *testing.T) {
 	}
 }
 
-func doSearch(ctx context.Context, args []string, out *bytes.Buffer) error { return runSearch(ctx, args, out) }
-func doIndex(ctx context.Context, args []string, out *bytes.Buffer) error  { return runIndex(ctx, args, out) }
+func doSearch(ctx context.Context, args []string, out *bytes.Buffer) error {
+	return runSearch(ctx, args, out)
+}
+func doIndex(ctx context.Context, args []string, out *bytes.Buffer) error {
+	return runIndex(ctx, args, out)
+}
