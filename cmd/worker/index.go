@@ -96,9 +96,12 @@ func (m *indexedModel) Close() {
 
 // imageQuery embeds an image file as a query: its per-query vectors.
 func (m *indexedModel) imageQuery(path string) ([][]float32, error) {
-	vecs, err := m.e.embedImages([]string{path})
+	vecs, errs, err := m.e.embedImages([]string{path})
 	if err != nil {
 		return nil, err
+	}
+	if errs[0] != nil {
+		return nil, errs[0]
 	}
 	return splitRows(vecs[0], m.ix.Header().Vectors), nil
 }
