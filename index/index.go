@@ -192,9 +192,13 @@ func (ix *Index) Header() Header { return *ix.h }
 // Len is the number of images.
 func (ix *Index) Len() int { return ix.h.Images }
 
-// Key, Source and Caption return image i's key, source and first caption.
-func (ix *Index) Key(i int) string     { return ix.keys.at(i) }
-func (ix *Index) Source(i int) string  { return ix.sources.at(i) } //nolint:revive
+// Key returns image i's key, as its table wrote it.
+func (ix *Index) Key(i int) string { return ix.keys.at(i) }
+
+// Source returns where image i was read from ("" when its table did not say).
+func (ix *Index) Source(i int) string { return ix.sources.at(i) }
+
+// Caption returns image i's first caption ("" when its table had none).
 func (ix *Index) Caption(i int) string { return ix.captions.at(i) }
 
 // ImageVectors returns image i's full vectors (Vectors×Dim floats,
@@ -355,7 +359,7 @@ func (ix *Index) scan(s *scratch, q []float32, probe int) {
 func (s *scratch) candidates(r int) []int32 {
 	out := slices.Clone(s.touched)
 	if len(out) > r {
-		selectTopIDs(out, s.best, r)
+		selectTop(out, s.best, r)
 		out = out[:r]
 	}
 	for _, id := range s.touched {
@@ -395,9 +399,6 @@ func selectTop(idx []int32, score []float32, k int) {
 		}
 	}
 }
-
-// selectTopIDs is selectTop over image ids scored by best.
-func selectTopIDs(ids []int32, best []float32, k int) { selectTop(ids, best, k) }
 
 // stringTab is a section of (n+1) uint64 offsets followed by string bytes.
 type stringTab struct {
