@@ -264,3 +264,32 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestSelectTop(t *testing.T) {
+	for _, scores := range [][]float32{
+		{5, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5},
+		{1, 1, 1, 1, 1},
+		{3, 2, 1},
+		{1, 2, 3, 4, 5, 6, 7, 8},
+	} {
+		for k := 1; k <= len(scores); k++ {
+			idx := make([]int32, len(scores))
+			for i := range idx {
+				idx[i] = int32(i)
+			}
+			selectTop(idx, scores, k)
+			sorted := slices.Clone(scores)
+			slices.Sort(sorted)
+			slices.Reverse(sorted)
+			var got []float32
+			for _, i := range idx[:k] {
+				got = append(got, scores[i])
+			}
+			slices.Sort(got)
+			slices.Reverse(got)
+			if !slices.Equal(got, sorted[:k]) {
+				t.Errorf("top %d of %v: %v", k, scores, got)
+			}
+		}
+	}
+}
