@@ -232,7 +232,7 @@ type SearchOptions struct {
 
 // Defaults of SearchOptions, chosen with `worker index-bench` (README).
 const (
-	DefaultProbe  = 48
+	DefaultProbe  = 32
 	DefaultRerank = 256
 )
 
