@@ -17,6 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"blipflow/index"
 	"blipflow/model/blas"
 	"blipflow/model/search"
@@ -42,6 +44,7 @@ func runIndexBench(ctx context.Context, args []string, stdout io.Writer) error {
 	rerank := fs.Int("rerank", index.DefaultRerank, "candidates re-ranked exactly")
 	tableRows := fs.Int("table-rows", 8192, "also time the exact scan of a Parquet table of this many rows (0: skip)")
 	dir := fs.String("dir", "", "folder for the index and table (default: a temporary folder, removed afterwards)")
+	reuse := fs.Bool("reuse", false, "reuse the index a previous run with the same --dir and data flags left there")
 	var p index.Params
 	fs.IntVar(&p.Lists, "lists", 0, "inverted lists (default: about the square root of the number of vectors)")
 	fs.IntVar(&p.SubVectors, "sub-vectors", 0, "product-quantiser bytes per vector (default: dim/8)")
@@ -67,6 +70,8 @@ func runIndexBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer os.RemoveAll(tmp)
 		*dir = tmp
+	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
 	}
 	bk, warn, err := blas.Default()
 	if err != nil {
@@ -81,30 +86,12 @@ func runIndexBench(ctx context.Context, args []string, stdout io.Writer) error {
 	syn := index.NewSynth(*vectors, *dim, *topics, p.Seed)
 	path := filepath.Join(*dir, "bench.bfi")
 	meta := index.Meta{Model: "synthetic", Fingerprint: "synthetic", Kind: "itc_image", Vectors: *vectors, Dim: *dim, Normalized: true}
-	start := time.Now()
-	b, err := index.Create(path, meta, p)
-	if err != nil {
-		return err
-	}
-	var genTime time.Duration
-	img := make([]float32, *vectors**dim)
-	for i := range *images {
-		if i%1024 == 0 && ctx.Err() != nil {
-			b.Abort()
-			return ctx.Err()
-		}
-		t0 := time.Now()
-		syn.Image(i, img)
-		genTime += time.Since(t0)
-		if err := b.Add(fmt.Sprintf("img%08d.jpg", i), index.Info{}, img); err != nil {
-			b.Abort()
+	var build time.Duration
+	if _, err := os.Stat(path); !*reuse || err != nil {
+		if build, err = buildSynth(ctx, syn, path, meta, p, *images); err != nil {
 			return err
 		}
 	}
-	if err := b.Close(); err != nil {
-		return err
-	}
-	build := time.Since(start) - genTime
 	ix, err := index.Open(path)
 	if err != nil {
 		return err
@@ -116,7 +103,14 @@ func runIndexBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	h := ix.Header()
 	full := int64(*images) * int64(*vectors**dim*4+4)
-	fmt.Fprintf(stdout, "build: %s (data generation excluded), %d lists, %d-byte PQ codes\n", build.Round(time.Millisecond), h.Lists, h.SubVectors)
+	if ix.Len() != *images || h.Vectors != *vectors || h.Dim != *dim {
+		return fmt.Errorf("--reuse: %s holds %d images of %d×%d", path, ix.Len(), h.Vectors, h.Dim)
+	}
+	if build > 0 {
+		fmt.Fprintf(stdout, "build: %s (data generation excluded), %d lists, %d-byte PQ codes\n", build.Round(time.Millisecond), h.Lists, h.SubVectors)
+	} else {
+		fmt.Fprintf(stdout, "build: reused %s, %d lists, %d-byte PQ codes\n", path, h.Lists, h.SubVectors)
+	}
 	fmt.Fprintf(stdout, "size: %.0f bytes/image for the index (lists: ids and codes; centroids, codebooks, keys), plus %d bytes/image of full vectors for the exact re-rank (file %.2f GB)\n",
 		float64(st.Size()-full)/float64(*images), *vectors**dim*4+4, float64(st.Size())/1e9)
 
@@ -135,14 +129,19 @@ func runIndexBench(ctx context.Context, args []string, stdout io.Writer) error {
 		exactTime.Round(time.Millisecond), float64(*images)*float64(*queries)/exactTime.Seconds())
 
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "probe\trerank\trecall@%d\tp50 ms\tp99 ms\tmean ms\t\n", *k)
+	fmt.Fprintf(tw, "probe\trerank\trecall@%d\tp50 ms\tp99 ms\tmean ms\tcpu p50 ms\tcpu p99 ms\t\n", *k)
+	runtime.LockOSThread() // so that the thread's CPU clock times the queries
+	defer runtime.UnlockOSThread()
 	for _, probe := range probeList {
 		lat := make([]time.Duration, len(qs))
+		cpu := make([]time.Duration, len(qs))
 		found := 0
 		for i, q := range qs {
+			c0 := threadCPU()
 			t := time.Now()
 			hits, err := ix.Search([][]float32{q}, *k, index.SearchOptions{Probe: probe, Rerank: *rerank})
 			lat[i] = time.Since(t)
+			cpu[i] = threadCPU() - c0
 			if err != nil {
 				return err
 			}
@@ -153,13 +152,15 @@ func runIndexBench(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 		slices.Sort(lat)
+		slices.Sort(cpu)
 		var sum time.Duration
 		for _, l := range lat {
 			sum += l
 		}
 		ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", d.Seconds()*1000) }
-		fmt.Fprintf(tw, "%d\t%d\t%.3f\t%s\t%s\t%s\t\n", probe, *rerank, float64(found)/float64(len(qs)**k),
-			ms(lat[len(lat)/2]), ms(lat[min(len(lat)-1, len(lat)*99/100)]), ms(sum/time.Duration(len(lat))))
+		p99 := min(len(lat)-1, len(lat)*99/100)
+		fmt.Fprintf(tw, "%d\t%d\t%.3f\t%s\t%s\t%s\t%s\t%s\t\n", probe, *rerank, float64(found)/float64(len(qs)**k),
+			ms(lat[len(lat)/2]), ms(lat[p99]), ms(sum/time.Duration(len(lat))), ms(cpu[len(cpu)/2]), ms(cpu[p99]))
 	}
 	tw.Flush()
 
@@ -247,4 +248,42 @@ func tableScanRate(syn *index.Synth, rows int, dir string, q []float32) (float64
 		best = min(best, time.Since(t0).Seconds())
 	}
 	return float64(rows) / best, nil
+}
+
+// buildSynth builds the benchmark's index of n synthetic images and
+// returns the build time without the data generation.
+func buildSynth(ctx context.Context, syn *index.Synth, path string, meta index.Meta, p index.Params, n int) (time.Duration, error) {
+	start := time.Now()
+	b, err := index.Create(path, meta, p)
+	if err != nil {
+		return 0, err
+	}
+	var genTime time.Duration
+	img := make([]float32, syn.Vectors*syn.Dim)
+	for i := range n {
+		if i%1024 == 0 && ctx.Err() != nil {
+			b.Abort()
+			return 0, ctx.Err()
+		}
+		t0 := time.Now()
+		syn.Image(i, img)
+		genTime += time.Since(t0)
+		if err := b.Add(fmt.Sprintf("img%08d.jpg", i), index.Info{}, img); err != nil {
+			b.Abort()
+			return 0, err
+		}
+	}
+	if err := b.Close(); err != nil {
+		return 0, err
+	}
+	return time.Since(start) - genTime, nil
+}
+
+// threadCPU is the CPU time of the calling OS thread.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
