@@ -39,6 +39,7 @@ func runIndexBench(ctx context.Context, args []string, stdout io.Writer) error {
 	dim := fs.Int("dim", 256, "floats per vector")
 	topics := fs.Int("topics", 1000, "components of the Gaussian mixture")
 	queries := fs.Int("queries", 1000, "held-out text-like queries")
+	imageQueries := fs.Int("image-queries", 100, "held-out images searched with all their vectors (image-to-image, default probe)")
 	k := fs.Int("k", 10, "results per query (recall@k)")
 	probes := fs.String("probe", "8,16,32,48,64", "lists scanned per query vector, one row each")
 	rerank := fs.Int("rerank", index.DefaultRerank, "candidates re-ranked exactly")
@@ -164,6 +165,15 @@ func runIndexBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	tw.Flush()
 
+	if *imageQueries > 0 {
+		recall, wall, cpu, err := benchImageQueries(bk, ix, syn, *imageQueries, *k, *rerank)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "image-to-image (%d held-out images, %d vectors each, probe %d): recall@%d %.3f, p50 %.2f ms, p99 %.2f ms, cpu p99 %.2f ms\n",
+			*imageQueries, *vectors, index.DefaultProbe, *k, recall, wall[0], wall[1], cpu[1])
+	}
+
 	if *tableRows > 0 {
 		rate, err := tableScanRate(syn, *tableRows, *dir, qs[0])
 		if err != nil {
@@ -286,4 +296,64 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// benchImageQueries searches with held-out images (all their vectors) and
+// returns recall@k against the exact ranking (best product over all pairs
+// of vectors) and the p50 and p99 wall and thread CPU times in ms. The
+// exact top k of an image query is among the union of the exact top k of
+// its vectors, which exactTop gives.
+func benchImageQueries(bk blas.Backend, ix *index.Index, syn *index.Synth, n, k, rerank int) (float64, [2]float64, [2]float64, error) {
+	h := ix.Header()
+	var lat, cpu []time.Duration
+	found := 0
+	for i := range n {
+		img := make([]float32, h.Vectors*h.Dim)
+		syn.Image(-1_000_000-i, img)
+		query := make([][]float32, h.Vectors)
+		for v := range query {
+			query[v] = img[v*h.Dim : (v+1)*h.Dim]
+		}
+		per, err := exactTop(bk, ix, query, k)
+		if err != nil {
+			return 0, [2]float64{}, [2]float64{}, err
+		}
+		top := search.NewTopK(k)
+		seen := map[int64]bool{}
+		for _, rows := range per {
+			for _, r := range rows {
+				if seen[r] {
+					continue
+				}
+				seen[r] = true
+				vec, err := ix.ImageVectors(int(r))
+				if err != nil {
+					return 0, [2]float64{}, [2]float64{}, err
+				}
+				best := float32(math.Inf(-1))
+				for _, q := range query {
+					best = max(best, search.MaxDot(vec, q))
+				}
+				top.Offer(search.Hit{Score: best, Row: r})
+			}
+		}
+		c0 := threadCPU()
+		t := time.Now()
+		hits, err := ix.Search(query, k, index.SearchOptions{Rerank: rerank})
+		lat = append(lat, time.Since(t))
+		cpu = append(cpu, threadCPU()-c0)
+		if err != nil {
+			return 0, [2]float64{}, [2]float64{}, err
+		}
+		for _, want := range top.Hits() {
+			if slices.ContainsFunc(hits, func(h search.Hit) bool { return h.Row == want.Row }) {
+				found++
+			}
+		}
+	}
+	pct := func(d []time.Duration) [2]float64 {
+		slices.Sort(d)
+		return [2]float64{d[len(d)/2].Seconds() * 1000, d[min(len(d)-1, len(d)*99/100)].Seconds() * 1000}
+	}
+	return float64(found) / float64(n*k), pct(lat), pct(cpu), nil
 }
