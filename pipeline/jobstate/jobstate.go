@@ -19,8 +19,11 @@ const DefaultBucket = "blipflow_jobs"
 
 // Config names the bucket.
 type Config struct {
-	Bucket   string // DefaultBucket when empty
-	Replicas int    // 1 when zero
+	Bucket string // DefaultBucket when empty
+	// Replicas is the bucket's replication factor in a JetStream cluster.
+	// Zero keeps the replicas of an existing bucket and creates a new one
+	// with 1.
+	Replicas int
 }
 
 // Spec describes a job: what to run on which input, and how far the
@@ -104,6 +107,15 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	}
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
+		if kv, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
+			if st, err := kv.Status(ctx); err == nil {
+				if info, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+					cfg.Replicas = max(info.StreamInfo().Config.Replicas, 1)
+				}
+			}
+		} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("kv bucket %s: %w", cfg.Bucket, err)
+		}
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
@@ -113,7 +125,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kv bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("kv bucket %s (%d replicas): %w", cfg.Bucket, cfg.Replicas, err)
 	}
 	return &Store{kv: kv}, nil
 }

@@ -44,7 +44,11 @@ type Config struct {
 	// DuplicateWindow is how long the stream remembers message ids to
 	// drop re-published shards (24h).
 	DuplicateWindow time.Duration
-	// Replicas is the stream replication factor (1).
+	// Replicas is the streams' replication factor: the number of
+	// JetStream cluster nodes holding each (at most 5). Zero keeps the
+	// replicas of streams that exist and creates new ones with 1, so a
+	// process started without the setting never shrinks a replicated
+	// stream.
 	Replicas int
 }
 
@@ -76,7 +80,6 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxDeliver, DefaultMaxDeliver)
 	setDefault(&c.MaxAckPending, DefaultMaxAckPending)
 	setDefault(&c.DuplicateWindow, DefaultDuplicateWindow)
-	setDefault(&c.Replicas, 1)
 	return c
 }
 
@@ -141,8 +144,16 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg Config) (*Queue, err
 		Replicas:    cfg.Replicas,
 	}}
 	for _, sc := range streams {
+		if sc.Replicas == 0 {
+			sc.Replicas = 1
+			if stream, err := js.Stream(ctx, sc.Name); err == nil {
+				sc.Replicas = max(stream.CachedInfo().Config.Replicas, 1)
+			} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
+			return nil, fmt.Errorf("stream %s (%d replicas): %w", sc.Name, sc.Replicas, err)
 		}
 	}
 	return &Queue{js: js, cfg: cfg}, nil
