@@ -310,21 +310,11 @@ type Progress struct {
 // Complete reports whether every planned shard is done or failed.
 func (p Progress) Complete() bool { return p.Published && p.Done+p.Failed >= p.Shards }
 
-// Summarize derives the job's progress from its shard states.
+// Summarize derives the job's progress from its shard states (see Tally).
 func Summarize(spec Spec, states map[string]ShardState) Progress {
-	p := Progress{Published: spec.Published, Shards: spec.Shards, Images: spec.Images}
-	for _, st := range states {
-		switch st.State {
-		case StateDone:
-			p.Done++
-			p.Rows += st.Rows
-			p.ErrorRows += st.ErrorRows
-			p.Duplicates += st.Duplicates
-		case StateFailed:
-			p.Failed++
-		case StateRetrying:
-			p.Retrying++
-		}
+	t := NewTally()
+	for id, st := range states {
+		t.Apply(id, st)
 	}
-	return p
+	return t.Progress(spec)
 }
