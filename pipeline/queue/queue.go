@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -178,11 +180,39 @@ func (q *Queue) Publish(ctx context.Context, task ShardTask) (duplicate bool, er
 	if err != nil {
 		return false, err
 	}
-	ack, err := q.js.Publish(ctx, q.ShardSubject(task.Job), data, jetstream.WithMsgID(MsgID(task.Job, task.Shard)))
-	if err != nil {
-		return false, fmt.Errorf("publish shard %s of job %s: %w", task.Shard, task.Job, err)
+	subject, id := q.ShardSubject(task.Job), MsgID(task.Job, task.Shard)
+	// A stream leader election (a lost cluster node) makes publishes fail
+	// for a few seconds; the message id makes a retry safe, since the
+	// stream drops a copy that did get through.
+	delay := 100 * time.Millisecond
+	deadline := time.Now().Add(publishPatience)
+	for {
+		ack, err := q.js.Publish(ctx, subject, data, jetstream.WithMsgID(id))
+		if err == nil {
+			return ack.Duplicate, nil
+		}
+		if ctx.Err() != nil || !transientPublishError(err) || time.Now().Add(delay).After(deadline) {
+			return false, fmt.Errorf("publish shard %s of job %s: %w", task.Shard, task.Job, err)
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("publish shard %s of job %s: %w", task.Shard, task.Job, ctx.Err())
+		case <-time.After(delay/2 + rand.N(delay)):
+		}
+		delay = min(2*delay, 2*time.Second)
 	}
-	return ack.Duplicate, nil
+}
+
+// publishPatience bounds the retries of one publish.
+const publishPatience = 60 * time.Second
+
+// transientPublishError reports publish failures that a leader election or
+// a reconnect explain: no stream answered in time, or none was reachable.
+func transientPublishError(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // Consumer creates or updates the workers' durable pull consumer and
