@@ -198,8 +198,11 @@ func (e *env) start(name, binary string, args ...string) *proc {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	args = append(args, "--nats", e.natsURL(), "--metrics-addr", p.metrics, "--ack-wait", ackWait,
-		"--max-deliver", "3", "--log-format", "json")
+	// The shared flags go right after the subcommand, so that the
+	// caller's own (a worker's --nats through a proxy) override them.
+	shared := []string{"--nats", e.natsURL(), "--metrics-addr", p.metrics, "--ack-wait", ackWait,
+		"--max-deliver", "3", "--log-format", "json"}
+	args = append(append(args[:1:1], shared...), args[1:]...)
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {

@@ -208,35 +208,40 @@ func (s *Store) UpdateSpec(ctx context.Context, job string, change func(*Spec)) 
 }
 
 // PutShard records the state of a shard. A failure never replaces a done
-// shard (a late dead letter for a shard that got through).
+// shard (a late dead letter for a shard that got through), and the
+// deliveries recorded never go down: a shard done twice (a worker cut off
+// from NATS past the ack wait finishing it after another did) keeps the
+// higher count.
 func (s *Store) PutShard(ctx context.Context, job, shard string, st ShardState) error {
 	if st.UpdatedAt.IsZero() {
 		st.UpdatedAt = time.Now().UTC()
 	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("shard %s of job %s: %w", shard, job, err)
-	}
 	key := shardKey(job, shard)
-	if st.State == StateDone {
-		if _, err := s.kv.Put(ctx, key, data); err != nil {
-			return fmt.Errorf("put shard %s of job %s: %w", shard, job, err)
-		}
-		return nil
-	}
 	for {
 		entry, err := s.kv.Get(ctx, key)
+		var rev uint64
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			_, err = s.kv.Create(ctx, key, data)
 		case err != nil:
 			return fmt.Errorf("get shard %s of job %s: %w", shard, job, err)
 		default:
+			rev = entry.Revision()
 			var old ShardState
-			if json.Unmarshal(entry.Value(), &old) == nil && old.State == StateDone {
-				return nil
+			if json.Unmarshal(entry.Value(), &old) == nil {
+				if old.State == StateDone && st.State != StateDone {
+					return nil
+				}
+				st.Deliveries = max(st.Deliveries, old.Deliveries)
 			}
-			_, err = s.kv.Update(ctx, key, data, entry.Revision())
+		}
+		data, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("shard %s of job %s: %w", shard, job, err)
+		}
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, key, data)
+		} else {
+			_, err = s.kv.Update(ctx, key, data, rev)
 		}
 		if err == nil {
 			return nil
