@@ -67,7 +67,7 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "cores %d; nop model, one-pixel images listed from memory, %d workers (batch %d, %d shards each at once) in one process\n",
 		runtime.NumCPU(), rc.Workers, rc.BatchSize, rc.Concurrency)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "images\tshards\tplan s\tpublish s\tpublish shards/s\trun s\tshards/s\timages/s\tcoord CPU % following\tcoord peak MB\tNATS CPU s\tNATS peak MB\tworkers CPU s\tstatus ms\t`status` cmd ms\t")
+	fmt.Fprintln(tw, "images\tshards\tplan s\tpublish s\tpublish shards/s\trun s\tshards/s\timages/s\tcoord CPU % following\tcoord peak MB\tNATS CPU s\tNATS peak MB\tworkers CPU s\tstatus ms\tfull scan ms\t`status` cmd ms\t")
 	for _, n := range counts {
 		dir, err := scalebench.TempDir()
 		if err != nil {
@@ -81,10 +81,10 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("scale-bench with %d images: %w", n, err)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.2f\t%.0f\t%.1f\t%.0f\t%.0f\t%.1f\t%.0f\t%.1f\t%.0f\t%.1f\t%.0f\t%.0f\t\n",
+		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.2f\t%.0f\t%.1f\t%.0f\t%.0f\t%.1f\t%.0f\t%.1f\t%.0f\t%.1f\t%.0f\t%.0f\t%.0f\t\n",
 			res.Images, res.Shards, res.PlanSeconds, res.PublishSeconds, res.PublishRate(), res.RunSeconds,
 			res.ShardsPerSecond(), res.ImagesPerSecond(), res.FollowCorePercent(), res.CoordPeakMB,
-			res.NATSCPU, res.NATSPeakMB, res.WorkersCPU, res.StatusMS, res.StatusCmdMS)
+			res.NATSCPU, res.NATSPeakMB, res.WorkersCPU, res.StatusMS, res.ScanMS, res.StatusCmdMS)
 		tw.Flush()
 	}
 	return tw.Flush()

@@ -71,7 +71,7 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer conn.Close()
-	st, err := coord.Status(ctx, job)
+	st, err := coord.Summary(ctx, job)
 	if err != nil {
 		return err
 	}

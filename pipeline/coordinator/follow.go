@@ -46,6 +46,51 @@ func (c *Coordinator) Status(ctx context.Context, job string) (Status, error) {
 	return st, nil
 }
 
+// summaryEvery is how often a following coordinator stores the job's
+// summary; SummaryMaxAge how old a summary Summary still trusts.
+const (
+	summaryEvery  = 2 * time.Second
+	SummaryMaxAge = 10 * time.Second
+)
+
+// Summary returns the job's status without reading every shard's state
+// when it can: from the summary a coordinator following the job stores
+// every few seconds, if it is under SummaryMaxAge old or the job finished
+// (with no retry round since); else from every shard's state, like
+// Status. Its States hold only the shards not done. It answers in
+// milliseconds at any number of shards while a coordinator follows the
+// job.
+func (c *Coordinator) Summary(ctx context.Context, job string) (Status, error) {
+	spec, err := c.cfg.Jobs.Spec(ctx, job)
+	if err != nil {
+		return Status{}, err
+	}
+	sum, err := c.cfg.Jobs.Summary(ctx, job)
+	final := spec.Finished && sum.Complete() && len(spec.Retries) == 0
+	if err != nil || !(final || time.Since(sum.UpdatedAt) < SummaryMaxAge) {
+		st, err := c.Status(ctx, job)
+		if err != nil {
+			return Status{}, err
+		}
+		unhealthy := map[string]jobstate.ShardState{}
+		for id, s := range st.States {
+			if s.State != jobstate.StateDone {
+				unhealthy[id] = s
+			}
+		}
+		st.States = unhealthy
+		return st, nil
+	}
+	p := sum.Progress
+	p.Published, p.Shards = spec.Published, spec.Shards
+	p.Images = max(p.Images, spec.Images)
+	st := Status{Spec: spec, Progress: p, States: sum.Unhealthy}
+	if waiting, _, err := c.cfg.Queue.Backlog(ctx); err == nil {
+		st.Waiting = waiting
+	}
+	return st, nil
+}
+
 // observe exports a status as metrics.
 func (c *Coordinator) observe(st Status) {
 	m, job := c.cfg.Metrics, st.Spec.ID
@@ -80,6 +125,7 @@ func (c *Coordinator) Follow(ctx context.Context, job string, onStatus func(Stat
 		synced bool // the watch delivered every current state
 		dirty  bool // something changed since the last snapshot
 		last   Status
+		saved  time.Time // when the summary was last stored
 	)
 	defer func() {
 		if watch != nil {
@@ -105,6 +151,13 @@ func (c *Coordinator) Follow(ctx context.Context, job string, onStatus func(Stat
 		st.InFlightImages = inFlight.sum(st.States)
 		c.observe(st)
 		dirty, last = false, st
+		if st.Complete() || time.Since(saved) >= summaryEvery {
+			if err := c.cfg.Jobs.PutSummary(ctx, job, tally.Summary(spec)); err != nil {
+				c.cfg.Log.Debug("storing the job summary failed", "job", job, "err", err)
+			} else {
+				saved = time.Now()
+			}
+		}
 		if onStatus != nil {
 			onStatus(st)
 		}

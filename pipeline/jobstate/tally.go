@@ -13,6 +13,8 @@ import (
 // O(shards) per look. Not safe for concurrent use.
 type Tally struct {
 	states map[string]ShardState
+	// unhealthy are the shards not done.
+	unhealthy map[string]ShardState
 	sum    Progress
 	// images sums the Images of every recorded shard (the count of a
 	// WebDataset job, whose images only the workers learn).
@@ -20,7 +22,9 @@ type Tally struct {
 }
 
 // NewTally returns an empty Tally.
-func NewTally() *Tally { return &Tally{states: map[string]ShardState{}} }
+func NewTally() *Tally {
+	return &Tally{states: map[string]ShardState{}, unhealthy: map[string]ShardState{}}
+}
 
 // Apply records the latest state of a shard.
 func (t *Tally) Apply(shard string, st ShardState) {
@@ -29,6 +33,11 @@ func (t *Tally) Apply(shard string, st ShardState) {
 	}
 	t.states[shard] = st
 	t.count(st, 1)
+	if st.State == StateDone {
+		delete(t.unhealthy, shard)
+	} else {
+		t.unhealthy[shard] = st
+	}
 }
 
 func (t *Tally) count(st ShardState, sign int) {

@@ -51,9 +51,11 @@ type Result struct {
 	// NATSCPU and WorkersCPU are CPU seconds over the whole run.
 	NATSCPU, NATSPeakMB       float64
 	WorkersCPU, WorkersPeakMB float64
-	// StatusMS is the best of three coordinator.Status calls at the end;
-	// StatusCmdMS the wall time of a `coordinator status` process.
-	StatusMS, StatusCmdMS float64
+	// StatusMS is the best of three coordinator.Summary calls at the end
+	// (what `coordinator status` does), ScanMS of three coordinator.Status
+	// calls (every shard's state read); StatusCmdMS the wall time of a
+	// `coordinator status` process.
+	StatusMS, ScanMS, StatusCmdMS float64
 }
 
 // PublishRate is shards published per second.
@@ -209,7 +211,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.FollowSeconds, res.FollowCPU = finished.Seconds, finished.CPU-published.CPU
 	res.CoordPeakMB = finished.PeakMB
 
-	if res.StatusMS, err = statusLatency(ctx, url, "scale"); err != nil {
+	if res.StatusMS, res.ScanMS, err = statusLatency(ctx, url, "scale"); err != nil {
 		return res, err
 	}
 	cmdStart := time.Now()
@@ -232,34 +234,40 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-// statusLatency returns the best of three coordinator.Status calls in
-// milliseconds.
-func statusLatency(ctx context.Context, url, job string) (float64, error) {
+// statusLatency returns the best of three coordinator.Summary and of
+// three coordinator.Status calls, in milliseconds.
+func statusLatency(ctx context.Context, url, job string) (summaryMS, scanMS float64, err error) {
 	conn, err := node.Dial(ctx, url, "scale-bench-status", queue.Config{}, jobstate.Config{}, quiet())
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer conn.NC.Close()
 	coord, err := coordinator.New(coordinator.Config{JS: conn.JS, Queue: conn.Queue, Jobs: conn.Jobs, OpenStore: openSynth, Log: quiet()})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	best := 0.0
-	for i := range 3 {
-		start := time.Now()
-		st, err := coord.Status(ctx, job)
-		if err != nil {
-			return 0, err
+	best := func(status func(context.Context, string) (coordinator.Status, error)) (float64, error) {
+		ms := 0.0
+		for i := range 3 {
+			start := time.Now()
+			st, err := status(ctx, job)
+			if err != nil {
+				return 0, err
+			}
+			if !st.Complete() {
+				return 0, errors.New("scale-bench: status of the finished job is not complete")
+			}
+			if d := float64(time.Since(start).Microseconds()) / 1000; i == 0 || d < ms {
+				ms = d
+			}
 		}
-		if !st.Complete() {
-			return 0, errors.New("scale-bench: status of the finished job is not complete")
-		}
-		ms := float64(time.Since(start).Microseconds()) / 1000
-		if i == 0 || ms < best {
-			best = ms
-		}
+		return ms, nil
 	}
-	return best, nil
+	if summaryMS, err = best(coord.Summary); err != nil {
+		return 0, 0, err
+	}
+	scanMS, err = best(coord.Status)
+	return summaryMS, scanMS, err
 }
 
 func freePort() (int, error) {
