@@ -15,7 +15,7 @@ type Tally struct {
 	states map[string]ShardState
 	// unhealthy are the shards not done.
 	unhealthy map[string]ShardState
-	sum    Progress
+	sum       Progress
 	// images sums the Images of every recorded shard (the count of a
 	// WebDataset job, whose images only the workers learn).
 	images int
