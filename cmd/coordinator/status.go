@@ -123,7 +123,7 @@ func printStatus(w io.Writer, st coordinator.Status) {
 	fmt.Fprintf(tw, "input\t%s\n", st.Spec.Input)
 	fmt.Fprintf(tw, "output\t%s\n", st.Spec.Output)
 	fmt.Fprintf(tw, "task\t%s\n", st.Spec.Task)
-	fmt.Fprintf(tw, "shards\t%d done, %d failed, %d retrying, %d total\n", st.Done, st.Failed, st.Retrying, st.Shards)
+	fmt.Fprintf(tw, "shards\t%d done, %d failed, %d retrying, %d total (%d took more than one delivery)\n", st.Done, st.Failed, st.Retrying, st.Shards, st.Redelivered)
 	fmt.Fprintf(tw, "images\t%d rows (%d errors) of %d\n", st.Rows, st.ErrorRows, st.Images)
 	fmt.Fprintf(tw, "queue\t%d shards waiting (all jobs)\n", st.Waiting)
 	tw.Flush()

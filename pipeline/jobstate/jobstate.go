@@ -310,6 +310,10 @@ type Progress struct {
 	ErrorRows int  // rows with an error
 	// Duplicates counts rows skipped as copies of earlier content.
 	Duplicates int
+	// Redelivered counts finished shards that took more than one delivery
+	// (a worker lost, cut off from NATS past the ack wait, or a failure
+	// retried).
+	Redelivered int `json:",omitempty"`
 }
 
 // Complete reports whether every planned shard is done or failed.

@@ -42,6 +42,9 @@ func (t *Tally) Apply(shard string, st ShardState) {
 
 func (t *Tally) count(st ShardState, sign int) {
 	t.images += sign * st.Images
+	if st.Deliveries > 1 && (st.State == StateDone || st.State == StateFailed) {
+		t.sum.Redelivered += sign
+	}
 	switch st.State {
 	case StateDone:
 		t.sum.Done += sign

@@ -13,10 +13,10 @@ func TestTallyReplacesStates(t *testing.T) {
 	tally := NewTally()
 	tally.Apply("a", ShardState{State: StateRetrying, Images: 10})
 	tally.Apply("b", ShardState{State: StateDone, Rows: 7, ErrorRows: 2, Images: 7})
-	tally.Apply("a", ShardState{State: StateDone, Rows: 10, ErrorRows: 1, Images: 10})
+	tally.Apply("a", ShardState{State: StateDone, Rows: 10, ErrorRows: 1, Images: 10, Deliveries: 2})
 	tally.Apply("c", ShardState{State: StateFailed, Images: 5})
 	got := tally.Progress(Spec{Published: true, Shards: 3})
-	want := Progress{Published: true, Shards: 3, Done: 2, Failed: 1, Images: 22, Rows: 17, ErrorRows: 3}
+	want := Progress{Published: true, Shards: 3, Done: 2, Failed: 1, Images: 22, Rows: 17, ErrorRows: 3, Redelivered: 1}
 	if got != want {
 		t.Errorf("Progress = %+v, want %+v", got, want)
 	}
