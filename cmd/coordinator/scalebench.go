@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"blipflow/pipeline/scalebench"
 )
@@ -66,8 +65,10 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "cores %d; nop model, one-pixel images listed from memory, %d workers (batch %d, %d shards each at once) in one process\n",
 		runtime.NumCPU(), rc.Workers, rc.BatchSize, rc.Concurrency)
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "images\tshards\tplan s\tpublish s\tpublish shards/s\trun s\tshards/s\timages/s\tcoord CPU % following\tcoord peak MB\tNATS CPU s\tNATS peak MB\tworkers CPU s\tstatus ms\tfull scan ms\t`status` cmd ms\t")
+	// Fixed-width columns, so that each row prints as soon as it is measured.
+	const row = "%9v %7v %7v %9v %9v %8v %8v %9v %10v %9v %7v %8v %9v %7v %7v %8v\n"
+	fmt.Fprintf(stdout, row, "images", "shards", "plan s", "publish s", "publish/s", "run s", "shards/s", "images/s",
+		"coord CPU%", "coord MB", "NATS s", "NATS MB", "workers s", "status", "scan", "cmd")
 	for _, n := range counts {
 		dir, err := scalebench.TempDir()
 		if err != nil {
@@ -81,11 +82,15 @@ func runScaleBench(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("scale-bench with %d images: %w", n, err)
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.2f\t%.0f\t%.1f\t%.0f\t%.0f\t%.1f\t%.0f\t%.1f\t%.0f\t%.1f\t%.0f\t%.0f\t%.0f\t\n",
-			res.Images, res.Shards, res.PlanSeconds, res.PublishSeconds, res.PublishRate(), res.RunSeconds,
-			res.ShardsPerSecond(), res.ImagesPerSecond(), res.FollowCorePercent(), res.CoordPeakMB,
-			res.NATSCPU, res.NATSPeakMB, res.WorkersCPU, res.StatusMS, res.ScanMS, res.StatusCmdMS)
-		tw.Flush()
+		f := func(format string, v float64) string { return fmt.Sprintf(format, v) }
+		fmt.Fprintf(stdout, row, res.Images, res.Shards, f("%.2f", res.PlanSeconds), f("%.2f", res.PublishSeconds),
+			f("%.0f", res.PublishRate()), f("%.1f", res.RunSeconds), f("%.0f", res.ShardsPerSecond()),
+			f("%.0f", res.ImagesPerSecond()), f("%.1f", res.FollowCorePercent()), f("%.0f", res.CoordPeakMB),
+			f("%.1f", res.NATSCPU), f("%.0f", res.NATSPeakMB), f("%.1f", res.WorkersCPU),
+			f("%.0fms", res.StatusMS), f("%.0fms", res.ScanMS), f("%.0fms", res.StatusCmdMS))
 	}
-	return tw.Flush()
+	fmt.Fprintln(stdout, "plan: list and cut alone; publish: the coordinator's list, cut and publish; run: publish start to the last shard done;")
+	fmt.Fprintln(stdout, "coord CPU%: of one core while following; NATS s, workers s: CPU seconds; MB: peak RSS;")
+	fmt.Fprintln(stdout, "status: coordinator status (the stored summary); scan: every shard's state read; cmd: a `coordinator status` process")
+	return nil
 }
