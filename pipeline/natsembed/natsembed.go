@@ -123,21 +123,6 @@ func clusterOptions(opts *server.Options, c Cluster) error {
 	return nil
 }
 
-// Name is the server's name (its JetStream peer name in a cluster).
-func (s *Server) Name() string { return s.srv.Name() }
-
-// JetStreamReady reports whether the server's JetStream is enabled and,
-// in a cluster, whether the meta group has a leader.
-func (s *Server) JetStreamReady() bool {
-	if !s.srv.JetStreamEnabled() {
-		return false
-	}
-	if !s.srv.JetStreamIsClustered() {
-		return true
-	}
-	return s.srv.JetStreamIsCurrent()
-}
-
 // URL is the client URL, e.g. nats://127.0.0.1:4222.
 func (s *Server) URL() string { return s.srv.ClientURL() }
 
