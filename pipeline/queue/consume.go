@@ -14,8 +14,8 @@ import (
 // heartbeats (a lost server, a consumer moved to another leader) make the
 // Puller start over.
 const (
-	pullExpiry    = 10 * time.Second
-	pullHeartbeat = 2 * time.Second
+	pullExpiry    = 30 * time.Second
+	pullHeartbeat = 5 * time.Second
 )
 
 // Puller hands out the workers' shard messages one at a time from a
