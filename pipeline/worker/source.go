@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"strings"
 
@@ -130,6 +131,9 @@ func (w *Worker) feed(run *shardRun, src *shardSource) {
 		}
 		idx := next
 		next++
+		if s.Err != "" && src.memberErrs[idx] == "" {
+			return fmt.Errorf("tar %s: %s on the second read only (the tar changed, or the read was cut)", src.archive.location, s.Err)
+		}
 		if s.ImageMember == "" || src.memberErrs[idx] != "" {
 			run.finish() // its row holds the error
 			return nil
@@ -140,6 +144,9 @@ func (w *Worker) feed(run *shardRun, src *shardSource) {
 		}
 		return nil
 	})
+	if err == nil && next < len(rows) {
+		err = fmt.Errorf("tar %s ended after %d of its %d samples on the second read (the tar changed, or the read was cut)", src.archive.location, next, len(rows))
+	}
 	if err != nil && run.ctx.Err() == nil {
 		run.fail(err)
 	}
@@ -178,6 +185,7 @@ type archive struct {
 	location string
 	store    storage.Store
 	key      string
+	size     int64 // bytes, from the store's listing
 	log      func(msg string, args ...any)
 }
 
@@ -191,14 +199,16 @@ func (w *Worker) openArchive(ctx context.Context, location string) (*archive, er
 	if err != nil {
 		return nil, err
 	}
+	var obj storage.Object
 	err = w.cfg.Retry.do(ctx, "stat "+location, func() error {
-		_, err := store.Stat(ctx, key)
+		var err error
+		obj, err = store.Stat(ctx, key)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tar %s: %w", location, err)
 	}
-	return &archive{location: location, store: store, key: key, log: w.cfg.Log.Warn}, nil
+	return &archive{location: location, store: store, key: key, size: obj.Size, log: w.cfg.Log.Warn}, nil
 }
 
 // samples streams the tar's samples to fn. A truncated tar is not an
@@ -210,8 +220,14 @@ func (a *archive) samples(ctx context.Context, opts sharding.TarOptions, fn func
 		return fmt.Errorf("tar %s: %w", a.location, err)
 	}
 	defer body.Close()
-	err = sharding.ReadWebDataset(body, opts, fn)
+	counted := &countingReader{r: body}
+	err = sharding.ReadWebDataset(counted, opts, fn)
 	if errors.Is(err, sharding.ErrTruncated) {
+		if counted.n < a.size {
+			// The object is whole; the read was cut (a dropped
+			// connection): a transient failure, not a truncated tar.
+			return fmt.Errorf("tar %s: read ended after %d of its %d bytes: %w", a.location, counted.n, a.size, io.ErrUnexpectedEOF)
+		}
 		if !opts.SkipImages {
 			a.log("tar is truncated; its complete samples are kept", "tar", a.location, "err", err)
 		}
@@ -221,6 +237,18 @@ func (a *archive) samples(ctx context.Context, opts sharding.TarOptions, fn func
 		return fmt.Errorf("%s: %w", a.location, err)
 	}
 	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // readImage returns an item's bytes: those it came with (a tar sample),
