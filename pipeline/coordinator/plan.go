@@ -11,6 +11,8 @@ import (
 
 // planned counts what planAndPublish did.
 type planned struct {
+	// items counts the listed items kept (images, or tars).
+	items                 int
 	shards, images        int
 	published, duplicates int
 	took                  time.Duration
@@ -20,8 +22,9 @@ type planned struct {
 // not finished yet. A sorted listing (an S3 prefix, a folder) is cut and
 // published as it is listed (S3 pages of 1000 keys), holding one shard of
 // items at a time; other inputs (manifests, tars) are collected, sorted
-// and cut whole.
-func (c *Coordinator) planAndPublish(ctx context.Context, input sharding.Input, req Request, job string, output storage.Store) (planned, error) {
+// and cut whole. first sees the first item kept before anything is
+// published.
+func (c *Coordinator) planAndPublish(ctx context.Context, input sharding.Input, req Request, job string, output storage.Store, first func(sharding.Item) error) (planned, error) {
 	start := time.Now()
 	var p planned
 	states, err := c.cfg.Jobs.Shards(ctx, job)
@@ -52,13 +55,19 @@ func (c *Coordinator) planAndPublish(ctx context.Context, input sharding.Input, 
 		return nil
 	}
 	keep := sharding.KeepFunc(input, req.Filter)
-	count := func(item sharding.Item) bool {
+	count := func(item sharding.Item) (bool, error) {
 		if !keep(item) {
 			c.cfg.Metrics.ListItems.WithLabelValues("skipped").Inc()
-			return false
+			return false, nil
 		}
 		c.cfg.Metrics.ListItems.WithLabelValues("kept").Inc()
-		return true
+		p.items++
+		if p.items == 1 {
+			if err := first(item); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
 	}
 
 	if _, ok := input.(sharding.Sorted); ok {
@@ -67,8 +76,8 @@ func (c *Coordinator) planAndPublish(ctx context.Context, input sharding.Input, 
 			return p, err
 		}
 		err = input.List(ctx, func(item sharding.Item) error {
-			if !count(item) {
-				return nil
+			if kept, err := count(item); !kept || err != nil {
+				return err
 			}
 			return cut.Add(item)
 		})
@@ -81,10 +90,11 @@ func (c *Coordinator) planAndPublish(ctx context.Context, input sharding.Input, 
 
 	var items []sharding.Item
 	err = input.List(ctx, func(item sharding.Item) error {
-		if count(item) {
+		kept, err := count(item)
+		if kept {
 			items = append(items, item)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return p, err
