@@ -187,7 +187,9 @@ func (q *Queue) Publish(ctx context.Context, task ShardTask) (duplicate bool, er
 	delay := 100 * time.Millisecond
 	deadline := time.Now().Add(publishPatience)
 	for {
-		ack, err := q.js.Publish(ctx, subject, data, jetstream.WithMsgID(id))
+		attempt, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := q.js.Publish(attempt, subject, data, jetstream.WithMsgID(id))
+		cancel()
 		if err == nil {
 			return ack.Duplicate, nil
 		}
@@ -203,8 +205,13 @@ func (q *Queue) Publish(ctx context.Context, task ShardTask) (duplicate bool, er
 	}
 }
 
-// publishPatience bounds the retries of one publish.
-const publishPatience = 60 * time.Second
+// publishPatience bounds the retries of one publish, and
+// publishAttemptTimeout each attempt (a publish sent to a server that has
+// just died is never acknowledged).
+const (
+	publishPatience       = 60 * time.Second
+	publishAttemptTimeout = 5 * time.Second
+)
 
 // transientPublishError reports publish failures that a leader election or
 // a reconnect explain: no stream answered in time, or none was reachable.
