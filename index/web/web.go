@@ -241,7 +241,7 @@ func readImage(ctx context.Context, key, source string) ([]byte, error) {
 	if err != nil || !inTar {
 		return data, err
 	}
-	return sharding.TarMember(data, member)
+	return sharding.TarMember(bytes.NewReader(data), member)
 }
 
 func httpError(w http.ResponseWriter, code int, err error) {
