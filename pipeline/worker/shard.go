@@ -172,6 +172,7 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, started func
 	if err != nil {
 		return jobstate.ShardState{}, fmt.Errorf("job %s: %w", task.Job, err)
 	}
+	ptask.PromptColumn, ptask.Generation = spec.PromptColumn, string(spec.Generation)
 	output, err := w.store(ctx, spec.Output)
 	if err != nil {
 		return jobstate.ShardState{}, err

@@ -291,6 +291,11 @@ func (w *Worker) runModel(ctx context.Context, batch []*item) error {
 		images[i] = pipeline.Image{Key: it.row().Key, Pixels: it.pixels}
 	}
 	task := batch[0].run.task
+	if task.PromptColumn != "" {
+		for i, it := range batch {
+			images[i].Prompt = it.row().Extra[task.PromptColumn]
+		}
+	}
 	start := time.Now()
 	results, err := guard("model run", func() ([]pipeline.Result, error) { return w.cfg.Model.Run(ctx, task, images) })
 	elapsed := time.Since(start)
