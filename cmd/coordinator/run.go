@@ -55,6 +55,7 @@ type runFlags struct {
 	dedup        bool
 	runtime      engine.Options // with --local: --backend, --dtype
 	dedupTable   string
+	index        bool
 	inputs       sharding.InputOptions
 	fetch        fetch.Config
 	promptColumn string
@@ -89,6 +90,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	f.fetch.RegisterFlags(fs)
 	f.runtime.RegisterFlags(fs)
 	fs.BoolVar(&f.dedup, "dedup", false, "process each image content (SHA-256 of the bytes) once: later copies become rows with duplicate_of in extra")
+	fs.BoolVar(&f.index, "index", false, "with --task embed or both and a local --output: build a search index (JOB/index.bfi) when the last shard lands")
 	fs.StringVar(&f.dedupTable, "dedup-table", "", "also skip images whose content is in this earlier results table (a .parquet path or s3:// URL); implies --dedup")
 }
 
@@ -209,6 +211,11 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.index {
+		if err := checkIndexable(&f, req.Task.Embed); err != nil {
+			return err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	cm := metrics.NewCoordinator(reg)
 	var ready readiness
@@ -243,7 +250,10 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil || manifest.Job == "" {
 		return err
 	}
-	return report(stdout, manifest, show.stats())
+	if err := report(stdout, manifest, show.stats()); err != nil || !f.index {
+		return err
+	}
+	return buildJobIndex(stdout, manifest)
 }
 
 // serveMetrics starts the metrics server. A local run that was not given

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"strings"
 
@@ -32,5 +33,5 @@ func readSource(ctx context.Context, input storage.Store, key, source string) ([
 	if err != nil || !inTar {
 		return data, err
 	}
-	return sharding.TarMember(data, member)
+	return sharding.TarMember(bytes.NewReader(data), member)
 }

@@ -8,9 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"blipflow/pipeline"
 	"blipflow/pipeline/fetch"
 	"blipflow/pipeline/jobstate"
@@ -112,12 +109,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// pull fetches shards while fewer than Concurrency are in flight, until
-// ctx ends; each shard is processed under work.
+// pull takes shards from the queue while fewer than Concurrency are in
+// flight, until ctx ends; each shard is processed under work. A shard is
+// asked for only once a slot is free (queue.Puller buffers none ahead).
 func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 	log := w.cfg.Log.With("worker", w.cfg.Name)
 	slots := make(chan struct{}, w.cfg.Concurrency)
-	var cons jetstream.Consumer
+	puller := w.cfg.Queue.Puller()
+	defer puller.Stop()
 	backoff := w.cfg.Retry.Initial
 	pause := func() {
 		select {
@@ -127,11 +126,12 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 		backoff = min(2*backoff, w.cfg.Retry.Max)
 	}
 	for ctx.Err() == nil {
-		if cons == nil {
-			var err error
-			if cons, err = w.cfg.Queue.Consumer(ctx); err != nil {
-				log.Warn("cannot reach the shard consumer; retrying", "err", err)
-				pause()
+		if !puller.Active() {
+			if err := puller.Start(ctx); err != nil {
+				if ctx.Err() == nil {
+					log.Warn("cannot reach the shard consumer; retrying", "err", err, "delay", backoff)
+					pause()
+				}
 				continue
 			}
 			w.ready.Store(true)
@@ -143,20 +143,12 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 		case <-ctx.Done():
 			continue
 		}
-		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		msg, err := cons.Next(jetstream.FetchContext(fetchCtx))
-		cancel()
+		msg, err := puller.Next(ctx)
 		if err != nil {
 			<-slots
-			switch {
-			case ctx.Err() != nil:
-			case errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
-				backoff = w.cfg.Retry.Initial
-			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
-				log.Warn("shard consumer is gone; recreating it", "err", err)
-				cons = nil
-			default:
-				log.Warn("fetching a shard failed; retrying", "err", err)
+			if ctx.Err() == nil {
+				w.ready.Store(false)
+				log.Warn("pulling shards failed; starting over", "err", err, "delay", backoff)
 				pause()
 			}
 			continue
