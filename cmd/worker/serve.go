@@ -25,10 +25,10 @@ func init() {
 // runServe serves an index until the context ends.
 func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	rt := runtimeFlags(fs)
 	indexPath := fs.String("index", "", "index written by 'worker index'")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	modelRef := fs.String("model", "", "checkpoint that embeds the queries (default: the index's model)")
-	rt := runtimeFlags(fs)
 	var captionTables listFlag
 	fs.Var(&captionTables, "captions", "results tables (folder, glob or file; repeatable) of a captioning job whose captions to show by key")
 	top := fs.Int("max-top", 100, "largest number of results one request may ask for")

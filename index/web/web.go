@@ -37,7 +37,7 @@ import (
 var page []byte
 
 // Embedder turns a query text into the vector the index is searched with;
-// ctx is the request's (a client gone stops the model run).
+// a cancelled ctx (the request's) stops it.
 type Embedder interface {
 	EmbedTexts(ctx context.Context, texts []string) ([][]float32, error)
 }
