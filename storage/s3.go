@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"blipflow/internal/redact"
 	"bytes"
 	"context"
 	"errors"
@@ -76,7 +77,7 @@ func openS3(ctx context.Context, location, bucket, prefix string, cfg Config) (*
 	}
 	if cfg.Endpoint != "" {
 		if u, err := url.Parse(cfg.Endpoint); err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("%s: S3 endpoint %q is not an absolute URL like http://host:port", location, cfg.Endpoint)
+			return nil, fmt.Errorf("%s: S3 endpoint %q is not an absolute URL like http://host:port", location, redact.URL(cfg.Endpoint))
 		}
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
@@ -241,9 +242,9 @@ func (s *s3Store) wrap(op, bucketKey string, err error) error {
 		return fmt.Errorf("%s: %w", loc, ErrNotExist)
 	}
 	if endpoint, ok := s.unreachableEndpoint(err); ok {
-		return fmt.Errorf("%s: endpoint %s unreachable: %w", loc, endpoint, err)
+		return fmt.Errorf("%s: endpoint %s unreachable: %w", loc, redact.URL(endpoint), redact.Err(err))
 	}
-	return fmt.Errorf("%s: %s: %w", loc, op, err)
+	return fmt.Errorf("%s: %s: %w", loc, op, redact.Err(err))
 }
 
 // isNotFound reports whether err says the object is absent. A missing bucket

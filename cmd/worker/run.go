@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"blipflow/internal/redact"
 	"blipflow/model/engine"
 	"blipflow/model/generate"
 	"blipflow/model/hub"
@@ -103,6 +104,6 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		return err
 	}
 	started.Store(w)
-	log.Info("worker starting", "model", model.ID(), "nats", nf.NATSURL)
+	log.Info("worker starting", "model", model.ID(), "nats", redact.URL(nf.NATSURL))
 	return w.Run(ctx)
 }

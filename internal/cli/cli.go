@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"blipflow/internal/redact"
 	"context"
 	"errors"
 	"flag"
@@ -63,7 +64,7 @@ func run(program string, commands map[string]Command, args []string, stdout, std
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "%s %s: %v\n", program, args[0], err)
+		fmt.Fprintf(stderr, "%s %s: %s\n", program, args[0], redact.Error(err))
 		return 1
 	}
 	return 0
