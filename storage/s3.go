@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"blipflow/internal/redact"
 	"bytes"
 	"context"
 	"errors"
@@ -20,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"blipflow/internal/redact"
 )
 
 // s3Store keeps objects in an S3 bucket under a key prefix.

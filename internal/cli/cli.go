@@ -4,7 +4,6 @@
 package cli
 
 import (
-	"blipflow/internal/redact"
 	"context"
 	"errors"
 	"flag"
@@ -14,6 +13,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"blipflow/internal/redact"
 )
 
 // Command is one subcommand.

@@ -42,7 +42,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	log.Debug("shard started", "images", task.Images)
 
 	stopBeats := w.heartbeat(ctx, msg, task, log)
-	state, err := w.process(ctx, task, stopBeats.progress)
+	state, err := w.process(ctx, task, int(meta.NumDelivered), stopBeats.progress)
 	stopBeats.stop()
 	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageShard).Observe(time.Since(start).Seconds())
 
@@ -163,7 +163,7 @@ func (w *Worker) publishProgress(task queue.ShardTask, images int) {
 
 // process runs one shard: reads its spec and keys, pushes its images
 // through the stages, and writes its Parquet file.
-func (w *Worker) process(ctx context.Context, task queue.ShardTask, started func(*shardRun)) (jobstate.ShardState, error) {
+func (w *Worker) process(ctx context.Context, task queue.ShardTask, delivery int, started func(*shardRun)) (jobstate.ShardState, error) {
 	spec, err := w.spec(ctx, task.Job)
 	if err != nil {
 		return jobstate.ShardState{}, fmt.Errorf("job %s: %w", task.Job, err)
@@ -186,6 +186,8 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, started func
 	src.setRows(run)
 	run.dedupScope = dedupScope(spec)
 	defer run.cancel(nil)
+	w.watchActive(ctx, run, task, delivery)
+	defer w.clearActive(run)
 	started(run)
 	w.feed(run, src)
 	select {

@@ -116,6 +116,10 @@ func (s *shardSource) setRows(run *shardRun) {
 func (w *Worker) feed(run *shardRun, src *shardSource) {
 	if src.archive == nil {
 		for i := range run.rows {
+			if run.rows[i].Err != "" { // settled before reading (a killer image)
+				run.finish()
+				continue
+			}
 			if !send(run.ctx, w.readCh, &item{run: run, idx: i}) {
 				run.finish()
 			}
@@ -130,7 +134,7 @@ func (w *Worker) feed(run *shardRun, src *shardSource) {
 		}
 		idx := next
 		next++
-		if s.ImageMember == "" {
+		if s.ImageMember == "" || rows[idx].Err != "" {
 			run.finish() // its row holds the error
 			return nil
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,10 @@ type shardRun struct {
 	rows   []row
 	left   atomic.Int64
 	done   chan struct{} // closed when every image has its row
+
+	// active, when set, mirrors the images at risky steps to the job
+	// state (see active.go).
+	active *activeImages
 
 	// dedupScope, when not empty, is where the images' contents are
 	// claimed: duplicates skip decoding and the model.
@@ -92,6 +97,13 @@ type item struct {
 }
 
 func (it *item) row() *row { return &it.run.rows[it.idx] }
+
+// suspect reports whether a previous delivery of the shard died while
+// processing this image among others: it is decoded and run alone.
+func (it *item) suspect() bool {
+	a := it.run.active
+	return a != nil && a.suspects[it.row().Key]
+}
 
 // startStages starts the reader, decoder and model goroutines; they stop
 // when ctx ends.
@@ -187,18 +199,12 @@ func (w *Worker) decodeLoop(ctx context.Context) {
 		}
 		r := it.row()
 		start := time.Now()
-		img, err := w.prep.DecodeBytes(r.Key, it.data)
-		decoded := time.Now()
-		w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageDecode).Observe(decoded.Sub(start).Seconds())
-		it.data = nil
-		if err == nil {
-			r.Width, r.Height = int32(img.Bounds().Dx()), int32(img.Bounds().Dy())
-			it.pixels, err = w.prep.Preprocess(img)
-			w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StagePreprocess).Observe(time.Since(decoded).Seconds())
-		}
+		err := w.decode(it)
 		r.DecodeMS = float32(time.Since(start).Microseconds()) / 1000
 		if err != nil {
-			r.Err = "decode: " + err.Error()
+			if it.run.ctx.Err() == nil {
+				r.Err = "decode: " + err.Error()
+			}
 			it.run.finish()
 			continue
 		}
@@ -206,6 +212,64 @@ func (w *Worker) decodeLoop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// costedPreprocessor is a Preprocessor that can tell an image's decode
+// cost from its header (*imageproc.Processor).
+type costedPreprocessor interface {
+	DecodeCost(name string, data []byte) (int64, error)
+}
+
+// collectAbove is the decode cost above which the worker collects garbage
+// before giving the budget back, so that the budget counts memory that
+// is really free again (a collection per photograph would cost too much
+// with a model's weights on the heap).
+const collectAbove = 256 << 20
+
+// decode decodes and preprocesses it's bytes into it.pixels, holding the
+// image's decode cost of the worker's decode budget meanwhile.
+func (w *Worker) decode(it *item) error {
+	r := it.row()
+	var cost int64
+	if c, ok := w.prep.(costedPreprocessor); ok {
+		var err error
+		if cost, err = c.DecodeCost(r.Key, it.data); err != nil {
+			it.data = nil
+			return err
+		}
+		cost = min(cost, w.cfg.DecodeBudget)
+		risky := cost > collectAbove || it.suspect()
+		if it.suspect() {
+			cost = w.cfg.DecodeBudget // a suspect decodes alone
+		}
+		if err := w.decodeMem.Acquire(it.run.ctx, cost); err != nil {
+			return err
+		}
+		w.cfg.Metrics.DecodeBytes.Add(float64(cost))
+		if risky {
+			w.track(it.run, stepDecode, r.Key)
+		}
+		defer func() {
+			if risky {
+				w.untrack(it.run, r.Key)
+				runtime.GC()
+			}
+			w.cfg.Metrics.DecodeBytes.Sub(float64(cost))
+			w.decodeMem.Release(cost)
+		}()
+	}
+	start := time.Now()
+	img, err := w.prep.DecodeBytes(r.Key, it.data)
+	decoded := time.Now()
+	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageDecode).Observe(decoded.Sub(start).Seconds())
+	it.data = nil
+	if err != nil {
+		return err
+	}
+	r.Width, r.Height = int32(img.Bounds().Dx()), int32(img.Bounds().Dy())
+	it.pixels, err = w.prep.Preprocess(img)
+	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StagePreprocess).Observe(time.Since(decoded).Seconds())
+	return err
 }
 
 // modelLoop gathers images (of any shard, one task at a time) into batches
@@ -245,6 +309,11 @@ func (w *Worker) modelLoop(ctx context.Context) {
 		}
 		if len(batch) > 0 && batch[0].run.task != it.run.task {
 			flush()
+		}
+		if it.suspect() {
+			flush()
+			w.runBatch(ctx, []*item{it})
+			continue
 		}
 		batch = append(batch, it)
 		if len(batch) == w.cfg.BatchSize {
@@ -291,6 +360,18 @@ func (w *Worker) runModel(ctx context.Context, batch []*item) error {
 		images[i] = pipeline.Image{Key: it.row().Key, Pixels: it.pixels}
 	}
 	task := batch[0].run.task
+	byRun := map[*shardRun][]string{}
+	for _, it := range batch {
+		byRun[it.run] = append(byRun[it.run], it.row().Key)
+	}
+	for run, keys := range byRun {
+		w.track(run, stepModel, keys...)
+	}
+	defer func() {
+		for run, keys := range byRun {
+			w.untrack(run, keys...)
+		}
+	}()
 	start := time.Now()
 	results, err := guard("model run", func() ([]pipeline.Result, error) { return w.cfg.Model.Run(ctx, task, images) })
 	elapsed := time.Since(start)

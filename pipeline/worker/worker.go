@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/semaphore"
 
 	"blipflow/pipeline"
 	"blipflow/pipeline/fetch"
@@ -24,6 +25,9 @@ type Worker struct {
 	cfg     Config
 	prep    pipeline.Preprocessor
 	fetcher *fetch.Fetcher
+
+	// decodeMem is the decode budget, in bytes.
+	decodeMem *semaphore.Weighted
 
 	readCh   chan *item
 	decodeCh chan *item
@@ -50,6 +54,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:      cfg,
 		prep:     prep,
 		fetcher:  fetch.New(cfg.Fetch),
+		decodeMem: semaphore.NewWeighted(cfg.DecodeBudget),
 		readCh:   make(chan *item, cfg.Readers),
 		decodeCh: make(chan *item, cfg.Decoders),
 		modelCh:  make(chan *item, cfg.Prefetch),
@@ -178,6 +183,12 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 // deadLetterExhausted dead-letters shards that ran out of deliveries while
 // no worker held them, retrying after errors until ctx ends.
 func (w *Worker) deadLetterExhausted(ctx context.Context) {
+	explain := func(ctx context.Context, dl queue.DeadLetter) string {
+		if died, ok := w.diedOn(ctx, dl.Job, dl.Shard, dl.Deliveries+1); ok {
+			return describeActive(died)
+		}
+		return ""
+	}
 	onDead := func(ctx context.Context, dl queue.DeadLetter) error {
 		w.cfg.Log.Warn("shard dead-lettered", "job", dl.Job, "shard", dl.Shard, "reason", dl.Reason)
 		return w.cfg.Jobs.PutShard(ctx, dl.Job, dl.Shard, jobstate.ShardState{
@@ -186,7 +197,7 @@ func (w *Worker) deadLetterExhausted(ctx context.Context) {
 		})
 	}
 	for ctx.Err() == nil {
-		if err := w.cfg.Queue.DeadLetterExhausted(ctx, onDead); err != nil && ctx.Err() == nil {
+		if err := w.cfg.Queue.DeadLetterExhausted(ctx, explain, onDead); err != nil && ctx.Err() == nil {
 			w.cfg.Log.Warn("dead-letter listener failed; restarting", "err", err)
 			select {
 			case <-ctx.Done():
