@@ -293,3 +293,11 @@ var (
 	_ Store = (*s3Store)(nil)
 	_ Store = (*localStore)(nil)
 )
+
+// SelfRetrying reports whether s retries failed requests itself (an S3
+// store: the SDK's standard retryer with Config.MaxRetries), so that
+// callers do not retry around those retries.
+func SelfRetrying(s Store) bool {
+	_, ok := s.(*s3Store)
+	return ok
+}

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"blipflow/internal/retry"
 )
 
 // Config tunes a Fetcher; zero fields take the defaults.
@@ -150,27 +151,31 @@ func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 		return nil, err
 	}
 	defer release()
-	delay := f.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		data, ferr := f.attempt(ctx, rawURL)
-		if ferr == nil {
-			return data, nil
+	policy := retry.Policy{Attempts: f.cfg.Retries + 1, Initial: f.cfg.Backoff, Max: f.cfg.MaxBackoff}
+	var data []byte
+	attempts := 0
+	err = policy.Do(ctx, "fetch", func() error {
+		attempts++
+		var ferr *Error
+		if data, ferr = f.attempt(ctx, rawURL); ferr != nil {
+			ferr.Attempts = attempts
+			if !ferr.Temporary {
+				return retry.Permanent(ferr)
+			}
+			return ferr
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		ferr.Attempts = attempt
-		if !ferr.Temporary || attempt > f.cfg.Retries {
-			return nil, ferr
-		}
-		jittered := delay/2 + rand.N(delay/2+1)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(jittered):
-		}
-		delay = min(2*delay, f.cfg.MaxBackoff)
+		return nil
+	}, nil)
+	if err == nil {
+		return data, nil
 	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if ferr, ok := errors.AsType[*Error](err); ok {
+		return nil, ferr
+	}
+	return nil, err
 }
 
 // attempt makes one request.

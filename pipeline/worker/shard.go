@@ -208,7 +208,7 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, delivery int
 		return jobstate.ShardState{}, err
 	}
 	start := time.Now()
-	err = w.cfg.Retry.do(ctx, "write "+file, func() error { return output.Write(ctx, file, data) })
+	err = w.cfg.Retry.doStore(ctx, output, "write "+file, func() error { return output.Write(ctx, file, data) })
 	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageWrite).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {

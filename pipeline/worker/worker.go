@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/semaphore"
 
+	"blipflow/internal/retry"
 	"blipflow/pipeline"
 	"blipflow/pipeline/fetch"
 	"blipflow/pipeline/jobstate"
@@ -51,15 +52,15 @@ func New(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker: model %s preprocessor: %w", cfg.Model.ID(), err)
 	}
 	return &Worker{
-		cfg:      cfg,
-		prep:     prep,
-		fetcher:  fetch.New(cfg.Fetch),
+		cfg:       cfg,
+		prep:      prep,
+		fetcher:   fetch.New(cfg.Fetch),
 		decodeMem: semaphore.NewWeighted(cfg.DecodeBudget),
-		readCh:   make(chan *item, cfg.Readers),
-		decodeCh: make(chan *item, cfg.Decoders),
-		modelCh:  make(chan *item, cfg.Prefetch),
-		specs:    map[string]jobstate.Spec{},
-		stores:   map[string]storage.Store{},
+		readCh:    make(chan *item, cfg.Readers),
+		decodeCh:  make(chan *item, cfg.Decoders),
+		modelCh:   make(chan *item, cfg.Prefetch),
+		specs:     map[string]jobstate.Spec{},
+		stores:    map[string]storage.Store{},
 	}, nil
 }
 
@@ -123,20 +124,17 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 	log := w.cfg.Log.With("worker", w.cfg.Name)
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	var cons jetstream.Consumer
-	backoff := w.cfg.Retry.Initial
-	pause := func() {
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, w.cfg.Retry.Max)
+	backoff := w.cfg.Retry.policy().BackOff()
+	pause := func(msg string, err error) {
+		delay := backoff.NextBackOff()
+		log.Warn(msg, "err", err, "delay", delay)
+		_ = retry.Wait(ctx, delay)
 	}
 	for ctx.Err() == nil {
 		if cons == nil {
 			var err error
 			if cons, err = w.cfg.Queue.Consumer(ctx); err != nil {
-				log.Warn("cannot reach the shard consumer; retrying", "err", err)
-				pause()
+				pause("cannot reach the shard consumer; retrying", err)
 				continue
 			}
 			w.ready.Store(true)
@@ -156,17 +154,16 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 			switch {
 			case ctx.Err() != nil:
 			case errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
-				backoff = w.cfg.Retry.Initial
+				backoff.Reset()
 			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
 				log.Warn("shard consumer is gone; recreating it", "err", err)
 				cons = nil
 			default:
-				log.Warn("fetching a shard failed; retrying", "err", err)
-				pause()
+				pause("fetching a shard failed; retrying", err)
 			}
 			continue
 		}
-		backoff = w.cfg.Retry.Initial
+		backoff.Reset()
 		shards.Add(1)
 		w.cfg.Metrics.InFlight.Inc()
 		go func() {
@@ -196,13 +193,12 @@ func (w *Worker) deadLetterExhausted(ctx context.Context) {
 			Deliveries: dl.Deliveries, Worker: w.cfg.Name,
 		})
 	}
+	backoff := w.cfg.Retry.policy().BackOff()
 	for ctx.Err() == nil {
 		if err := w.cfg.Queue.DeadLetterExhausted(ctx, explain, onDead); err != nil && ctx.Err() == nil {
-			w.cfg.Log.Warn("dead-letter listener failed; restarting", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(w.cfg.Retry.Max):
-			}
+			delay := backoff.NextBackOff()
+			w.cfg.Log.Warn("dead-letter listener failed; restarting", "err", err, "delay", delay)
+			_ = retry.Wait(ctx, delay)
 		}
 	}
 }
