@@ -36,6 +36,23 @@ type ManifestOptions struct {
 	// Base is the location relative keys are read under (default: the
 	// manifest's folder).
 	Base string
+	// MaxBytes caps the manifest file's size (0: DefaultMaxManifestBytes);
+	// a larger manifest is refused before it is read.
+	MaxBytes int64
+}
+
+// DefaultMaxManifestBytes is the default cap on a manifest's size: 1 GiB,
+// about ten million rows of URLs with a few columns.
+const DefaultMaxManifestBytes = 1 << 30
+
+// Root returns the location a manifest's local paths and s3:// locations
+// must be under by default: Options.Base when set, else the manifest's
+// own folder or prefix.
+func (in ManifestInput) Root() (string, error) {
+	if in.Options.Base != "" {
+		return in.Options.Base, nil
+	}
+	return parentLocation(in.Location)
 }
 
 // ManifestInput lists the rows of a CSV (header line first), JSON Lines or
@@ -127,9 +144,23 @@ func (in ManifestInput) read(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", in.Location, err)
 	}
+	limit := in.Options.MaxBytes
+	if limit <= 0 {
+		limit = DefaultMaxManifestBytes
+	}
+	obj, err := store.Stat(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", in.Location, err)
+	}
+	if obj.Size > limit {
+		return nil, fmt.Errorf("manifest %s: %d bytes is over the %d-byte limit (--max-manifest-bytes)", in.Location, obj.Size, limit)
+	}
 	data, err := store.Read(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", in.Location, err)
+	}
+	if int64(len(data)) > limit { // grew since Stat
+		return nil, fmt.Errorf("manifest %s: %d bytes is over the %d-byte limit (--max-manifest-bytes)", in.Location, len(data), limit)
 	}
 	return data, nil
 }

@@ -92,6 +92,12 @@ type Request struct {
 	// DedupTable is an earlier results table (a file path or URL) whose
 	// contents count as processed; it implies Dedup.
 	DedupTable string
+	// AllowLocalPaths lets a manifest name local paths and s3://
+	// locations outside its own folder (or --base).
+	AllowLocalPaths bool
+	// AllowPrivateAddresses lets a manifest's URLs reach loopback,
+	// link-local and private addresses.
+	AllowPrivateAddresses bool
 }
 
 // filterSummary describes f for the job spec.
@@ -150,10 +156,16 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 	if err != nil {
 		return jobstate.Spec{}, fmt.Errorf("job %s output: %w", req.ID, err)
 	}
+	var sourceRoot string
+	if m, ok := input.(sharding.ManifestInput); ok && !req.AllowLocalPaths {
+		if sourceRoot, err = m.Root(); err != nil {
+			return jobstate.Spec{}, fmt.Errorf("job %s input: %w", req.ID, err)
+		}
+	}
 	spec, err := c.cfg.Jobs.CreateSpec(ctx, jobstate.Spec{
 		ID: req.ID, Input: input.URL(), Output: output.URL(), Task: req.Task.Name(), Prompt: req.Task.Prompt,
 		ShardSize: req.ShardSize, Filter: filterSummary(req.Filter), CreatedAt: time.Now().UTC(),
-		Dedup: dedupSpec(req),
+		Dedup: dedupSpec(req), SourceRoot: sourceRoot, AllowPrivateAddresses: req.AllowPrivateAddresses,
 	})
 	if err != nil {
 		return jobstate.Spec{}, err

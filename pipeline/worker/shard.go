@@ -185,6 +185,7 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, delivery int
 	run := newShardRun(ctx, ptask, src.input, keys)
 	src.setRows(run)
 	run.dedupScope = dedupScope(spec)
+	run.sourceRoot, run.allowPrivate = spec.SourceRoot, spec.AllowPrivateAddresses
 	defer run.cancel(nil)
 	w.watchActive(ctx, run, task, delivery)
 	defer w.clearActive(run)

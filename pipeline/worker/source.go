@@ -229,7 +229,11 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 	case it.loaded:
 		return it.data, nil
 	case sharding.IsURL(r.Source):
-		data, err := w.fetcher.Fetch(ctx, r.Source)
+		fetcher := w.fetcher
+		if it.run.allowPrivate {
+			fetcher = w.openFetcher
+		}
+		data, err := fetcher.Fetch(ctx, r.Source)
 		if ferr, ok := errors.AsType[*fetch.Error](err); ok {
 			return nil, rowError("fetch: " + ferr.Reason)
 		}
@@ -238,6 +242,9 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 		// A "tar#member" source (a WebDataset sample being retried) reads
 		// the tar, then the member.
 		location, member, inTar := strings.Cut(r.Source, "#")
+		if root := it.run.sourceRoot; root != "" && !sharding.Within(root, location) {
+			return nil, rowError(fmt.Sprintf("read: %s is outside the manifest's folder %s (--allow-local-paths allows it)", location, root))
+		}
 		root, key, err := sharding.SplitLocation(location)
 		if err != nil {
 			return nil, rowError("read: " + err.Error())

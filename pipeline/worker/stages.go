@@ -26,6 +26,11 @@ type shardRun struct {
 	left   atomic.Int64
 	done   chan struct{} // closed when every image has its row
 
+	// sourceRoot and allowPrivate are the job's limits on where images
+	// are read (jobstate.Spec).
+	sourceRoot   string
+	allowPrivate bool
+
 	// active, when set, mirrors the images at risky steps to the job
 	// state (see active.go).
 	active *activeImages

@@ -23,9 +23,10 @@ import (
 // Worker pulls and processes shards. Create it with New and start it with
 // Run.
 type Worker struct {
-	cfg     Config
-	prep    pipeline.Preprocessor
-	fetcher *fetch.Fetcher
+	cfg  Config
+	prep pipeline.Preprocessor
+	// fetcher reaches public addresses only; openFetcher any.
+	fetcher, openFetcher *fetch.Fetcher
 
 	// decodeMem is the decode budget, in bytes.
 	decodeMem *semaphore.Weighted
@@ -262,3 +263,7 @@ func (w *Worker) store(ctx context.Context, location string) (storage.Store, err
 	w.stores[location] = s
 	return s, nil
 }
+
+func safeFetch(c fetch.Config) fetch.Config { c.AllowPrivate = false; return c }
+
+func openFetch(c fetch.Config) fetch.Config { c.AllowPrivate = true; return c }
