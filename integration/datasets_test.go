@@ -386,7 +386,7 @@ func TestRetryWebDataset(t *testing.T) {
 		return string(out), err
 	}
 	out, err := coordinator("run", "--input", filepath.Join(dir, "wds", "shards", "{000..002}.tar"), "--job", "wds-retry",
-		"--model", "nop:fail=part0/002", "--task", "caption", "--max-deliver", "1")
+		"--model", "nop:failbatch=part0/002", "--task", "caption", "--max-deliver", "1")
 	if err == nil {
 		t.Fatalf("first run: no dead-lettered shard\n%s", out)
 	}

@@ -204,10 +204,11 @@ func (e *env) start(name, binary string, args ...string) *proc {
 }
 
 // startWorker starts a worker process running the nop model, which fails
-// on poisoned keys and takes delay per batch.
+// every batch holding a poisoned key as a whole (failbatch, so the shard
+// fails) and takes delay per batch.
 func (e *env) startWorker(name string, delay time.Duration) *proc {
 	return e.start(name, binaries.worker, "run",
-		"--model", fmt.Sprintf("nop:fail=%s,delay=%s", poisonMark, delay),
+		"--model", fmt.Sprintf("nop:failbatch=%s,delay=%s", poisonMark, delay),
 		"--batch-size", "8", "--concurrency", "2", "--retry-delay", retryDelay,
 		"--drain-timeout", "20s", "--name", name)
 }

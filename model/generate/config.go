@@ -440,3 +440,10 @@ func (s settings) limitsFor(promptLen int) (limits, error) {
 
 // errNoRows reports a call without input rows.
 var errNoRows = errors.New("generate: no input rows")
+
+// Validate reports settings that generation would refuse (conflicting or
+// out-of-range values), without generating.
+func (c Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}

@@ -51,6 +51,15 @@ func (m *Model) EmbeddingSpec() pipeline.EmbeddingSpec {
 // Preprocessor returns the checkpoint's image processor.
 func (m *Model) Preprocessor() (pipeline.Preprocessor, error) { return m.e.Images, nil }
 
+// CheckTask implements pipeline.TaskChecker: captions need a language
+// model, a prompt that fits its positions and valid generation settings.
+func (m *Model) CheckTask(task pipeline.Task) error {
+	if !task.Caption {
+		return nil
+	}
+	return m.e.CheckCaption(task.Prompt, m.gen)
+}
+
 // Run captions and/or embeds the batch: the vision encoder and Q-Former run
 // once per image, the language model decodes the whole batch together.
 func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Image) ([]pipeline.Result, error) {

@@ -92,6 +92,9 @@ type Request struct {
 	// DedupTable is an earlier results table (a file path or URL) whose
 	// contents count as processed; it implies Dedup.
 	DedupTable string
+	// Model, when the coordinator has the model the job runs with (local
+	// mode), checks the task before anything is published.
+	Model pipeline.Model
 	// AllowLocalPaths lets a manifest name local paths and s3://
 	// locations outside its own folder (or --base).
 	AllowLocalPaths bool
@@ -147,6 +150,11 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 	}
 	if req.ShardSize <= 0 {
 		return jobstate.Spec{}, fmt.Errorf("job %s: shard size %d: want at least 1", req.ID, req.ShardSize)
+	}
+	if req.Model != nil {
+		if err := pipeline.CheckTask(req.Model, req.Task); err != nil {
+			return jobstate.Spec{}, fmt.Errorf("job %s: %w", req.ID, err)
+		}
 	}
 	input, err := c.openInput(ctx, req)
 	if err != nil {

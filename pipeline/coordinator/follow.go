@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -59,6 +61,10 @@ func (c *Coordinator) observe(st Status) {
 	m.QueueDepth.Set(float64(st.Waiting))
 }
 
+// ErrJobFailed is returned by Follow for a job that can never succeed
+// (jobstate.Spec.Failure says why).
+var ErrJobFailed = errors.New("job failed")
+
 // Follow polls the job until every shard is done or failed, calling
 // onStatus (if not nil) with each snapshot, and returns the last one.
 // Errors reading the state (NATS restarting) are logged and retried.
@@ -77,6 +83,11 @@ func (c *Coordinator) Follow(ctx context.Context, job string, onStatus func(Stat
 			return Status{}, ctx.Err()
 		case err != nil:
 			c.cfg.Log.Warn("reading job state failed; retrying", "job", job, "err", err)
+		case st.Spec.Failure != "":
+			if onStatus != nil {
+				onStatus(st)
+			}
+			return st, fmt.Errorf("%w: %s", ErrJobFailed, st.Spec.Failure)
 		default:
 			st.InFlightImages = inFlight.sum(st.States)
 			if onStatus != nil {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"blipflow/internal/redact"
+	"blipflow/internal/retry"
 	"blipflow/pipeline"
 	"blipflow/pipeline/jobstate"
 	"blipflow/pipeline/metrics"
@@ -54,6 +56,8 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.cfg.Metrics.Shards.WithLabelValues("handed_back").Inc()
 		log.Info("handing the shard back", "err", err)
 		_ = msg.Nak()
+	case retry.IsPermanent(err):
+		w.settlePermanent(ctx, msg, meta, task, err, log)
 	default:
 		w.settleFailed(ctx, msg, meta, task, err, log)
 	}
@@ -81,7 +85,7 @@ func (w *Worker) settleDone(ctx context.Context, msg jetstream.Msg, task queue.S
 func (w *Worker) settleFailed(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, task queue.ShardTask, cause error, log *slog.Logger) {
 	maxDeliver := w.cfg.Queue.Config().MaxDeliver
 	state := jobstate.ShardState{
-		State: jobstate.StateRetrying, Images: task.Images, Reason: cause.Error(),
+		State: jobstate.StateRetrying, Images: task.Images, Reason: redact.Error(cause),
 		Deliveries: int(meta.NumDelivered), Worker: w.cfg.Name,
 	}
 	if int(meta.NumDelivered) < maxDeliver {
@@ -93,7 +97,7 @@ func (w *Worker) settleFailed(ctx context.Context, msg jetstream.Msg, meta *jets
 		return
 	}
 	state.State = jobstate.StateFailed
-	dl := queue.DeadLetter{Job: task.Job, Shard: task.Shard, Reason: cause.Error(),
+	dl := queue.DeadLetter{Job: task.Job, Shard: task.Shard, Reason: redact.Error(cause),
 		Deliveries: int(meta.NumDelivered), Task: task, At: time.Now().UTC()}
 	err := w.cfg.Retry.do(ctx, "dead-letter shard "+task.Shard, func() error {
 		if err := w.cfg.Queue.PublishDead(ctx, dl); err != nil {
@@ -109,6 +113,43 @@ func (w *Worker) settleFailed(ctx context.Context, msg jetstream.Msg, meta *jets
 	w.cfg.Metrics.Shards.WithLabelValues("dead").Inc()
 	log.Error("shard failed on its last delivery; dead-lettered", "err", cause)
 	_ = msg.TermWithReason("dead-lettered: " + cause.Error())
+}
+
+// settlePermanent ends a shard whose failure no retry can fix (a task the
+// model cannot run, a job that is gone): it is dead-lettered at once, and
+// the job is marked failed with the reason so that the coordinator stops
+// waiting for it.
+func (w *Worker) settlePermanent(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, task queue.ShardTask, cause error, log *slog.Logger) {
+	reason := redact.Error(cause)
+	dl := queue.DeadLetter{Job: task.Job, Shard: task.Shard, Reason: "permanent: " + reason,
+		Deliveries: int(meta.NumDelivered), Task: task, At: time.Now().UTC()}
+	state := jobstate.ShardState{State: jobstate.StateFailed, Images: task.Images, Reason: dl.Reason,
+		Deliveries: int(meta.NumDelivered), Worker: w.cfg.Name}
+	err := w.cfg.Retry.do(ctx, "dead-letter shard "+task.Shard, func() error {
+		if err := w.cfg.Queue.PublishDead(ctx, dl); err != nil {
+			return err
+		}
+		if err := w.cfg.Jobs.PutShard(ctx, task.Job, task.Shard, state); err != nil {
+			return err
+		}
+		_, err := w.cfg.Jobs.UpdateSpec(ctx, task.Job, func(s *jobstate.Spec) {
+			if s.Failure == "" {
+				s.Failure = reason
+			}
+		})
+		if errors.Is(err, jobstate.ErrNoJob) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		log.Error("cannot dead-letter the shard; leaving it to redelivery", "err", err)
+		_ = msg.Nak()
+		return
+	}
+	w.cfg.Metrics.Shards.WithLabelValues("dead").Inc()
+	log.Error("shard failed permanently; dead-lettered without retrying", "err", reason)
+	_ = msg.TermWithReason("permanent: " + reason)
 }
 
 // beats stops a shard's heartbeat goroutine.
@@ -170,7 +211,10 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, delivery int
 	}
 	ptask, err := pipeline.ParseTask(spec.Task, spec.Prompt)
 	if err != nil {
-		return jobstate.ShardState{}, fmt.Errorf("job %s: %w", task.Job, err)
+		return jobstate.ShardState{}, retry.Permanent(fmt.Errorf("job %s: %w", task.Job, err))
+	}
+	if err := pipeline.CheckTask(w.cfg.Model, ptask); err != nil {
+		return jobstate.ShardState{}, retry.Permanent(fmt.Errorf("job %s: %w", task.Job, err))
 	}
 	output, err := w.store(ctx, spec.Output)
 	if err != nil {

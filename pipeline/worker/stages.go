@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"blipflow/internal/redact"
 	"blipflow/pipeline"
 	"blipflow/pipeline/metrics"
 	"blipflow/storage"
@@ -327,14 +328,23 @@ func (w *Worker) modelLoop(ctx context.Context) {
 	}
 }
 
-// runBatch runs the model on batch. When the batch fails and holds images
-// of several shards, each shard's part runs again on its own, so only the
-// shard at fault fails.
+// runBatch runs the model on batch. When the batch fails, halves of it
+// run again until the images at fault are found alone: each gets an error
+// row and the rest get their results. A failure that is not any image's
+// (a *pipeline.BatchError, a canceled run, or every image failing alone)
+// fails the shards of the images concerned, to be retried.
 func (w *Worker) runBatch(ctx context.Context, batch []*item) {
+	healthy := w.modelOK.Load() // the model's last run succeeded
 	err := w.runModel(ctx, batch)
 	if err == nil {
 		return
 	}
+	if ctx.Err() != nil {
+		w.failItems(batch, err)
+		return
+	}
+	// A batch of several shards: each shard's part runs on its own first,
+	// so that a batch failure fails only the shards it follows.
 	groups := map[*shardRun][]*item{}
 	var order []*shardRun
 	for _, it := range batch {
@@ -344,17 +354,93 @@ func (w *Worker) runBatch(ctx context.Context, batch []*item) {
 		groups[it.run] = append(groups[it.run], it)
 	}
 	for _, run := range order {
-		part := groups[run]
+		part, partErr := groups[run], err
 		if len(order) > 1 {
-			err = w.runModel(ctx, part)
-		}
-		if err != nil {
-			run.fail(err)
-			for range part {
-				run.finish()
+			if partErr = w.runModel(ctx, part); partErr == nil {
+				continue
 			}
 		}
+		if isBatchFailure(ctx, partErr) {
+			w.failItems(part, partErr)
+			continue
+		}
+		failed, last := w.isolate(ctx, part, partErr, healthy)
+		if len(failed) == len(part) && len(part) > 1 {
+			w.cfg.Log.Warn("every image of the batch failed alone; failing their shard", "err", last)
+		}
+		w.failItems(failed, last)
 	}
+}
+
+// failItems fails the shards of items with err and marks them through.
+func (w *Worker) failItems(items []*item, err error) {
+	for _, it := range items {
+		it.run.fail(err)
+		it.run.finish()
+	}
+}
+
+// isolate looks for the images of a failed batch (err) that fail alone,
+// by running halves of it. Each image at fault gets its error row; it
+// returns the images whose failure was not theirs (all of them when
+// every image of several failed alone, or when a batch of one failed
+// and the model's previous run had failed too) with the last such error.
+func (w *Worker) isolate(ctx context.Context, batch []*item, err error, healthy bool) ([]*item, error) {
+	if len(batch) == 1 && !healthy {
+		return batch, err
+	}
+	var blamed []*item
+	var blameErr []error
+	var next func(part []*item, err error) ([]*item, error)
+	next = func(part []*item, err error) ([]*item, error) {
+		if len(part) == 1 {
+			blamed = append(blamed, part[0])
+			blameErr = append(blameErr, err)
+			return nil, nil
+		}
+		var rest []*item
+		var restErr error
+		for _, half := range [][]*item{part[:len(part)/2], part[len(part)/2:]} {
+			herr := w.runModel(ctx, half)
+			switch {
+			case herr == nil:
+			case isBatchFailure(ctx, herr):
+				rest, restErr = append(rest, half...), herr
+			default:
+				more, moreErr := next(half, herr)
+				if len(more) > 0 {
+					rest, restErr = append(rest, more...), moreErr
+				}
+			}
+		}
+		return rest, restErr
+	}
+	var rest []*item
+	var restErr error
+	if len(batch) == 1 {
+		blamed, blameErr = batch, []error{err}
+	} else {
+		rest, restErr = next(batch, err)
+	}
+	if len(blamed) == len(batch) && len(batch) > 1 {
+		// Every image fails alone: the model, not the images, is at fault.
+		return batch, blameErr[len(blameErr)-1]
+	}
+	for i, it := range blamed {
+		r := it.row()
+		r.Err = "model: " + redact.Error(blameErr[i])
+		it.pixels = nil
+		w.cfg.Log.Warn("model failed on one image; giving it an error row", "image", r.Key, "err", blameErr[i])
+		it.run.finish()
+	}
+	return rest, restErr
+}
+
+// isBatchFailure reports a model error that no image is to blame for.
+func isBatchFailure(ctx context.Context, err error) bool {
+	var be *pipeline.BatchError
+	return ctx.Err() != nil || errors.As(err, &be) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // runModel runs the model on batch and fills the rows; on error it leaves
@@ -384,6 +470,7 @@ func (w *Worker) runModel(ctx context.Context, batch []*item) error {
 	if err == nil && len(results) != len(batch) {
 		err = fmt.Errorf("model %s returned %d results for %d images", w.cfg.Model.ID(), len(results), len(batch))
 	}
+	w.modelOK.Store(err == nil)
 	if err != nil {
 		return fmt.Errorf("model %s on a batch of %d: %w", w.cfg.Model.ID(), len(batch), err)
 	}

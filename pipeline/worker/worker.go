@@ -36,6 +36,8 @@ type Worker struct {
 	modelCh  chan *item
 
 	ready atomic.Bool
+	// modelOK is whether the model's last run succeeded.
+	modelOK atomic.Bool
 
 	mu     sync.Mutex
 	specs  map[string]jobstate.Spec
@@ -236,7 +238,7 @@ func (w *Worker) spec(ctx context.Context, job string) (jobstate.Spec, error) {
 		var err error
 		spec, err = w.cfg.Jobs.Spec(ctx, job)
 		if errors.Is(err, jobstate.ErrNoJob) {
-			return storage.ErrNotExist // permanent
+			return retry.Permanent(err)
 		}
 		return err
 	})

@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"blipflow/pipeline/node"
 	"blipflow/pipeline/queue"
 	"blipflow/pipeline/synth"
+	"blipflow/schemas"
 	"blipflow/storage"
 )
 
@@ -95,9 +98,10 @@ func (f *fixture) waitStates(t *testing.T, job string, done func(map[string]jobs
 	}
 }
 
-// TestPoisonedShardFailsAlone checks that a model failure in a batch mixing
-// two shards fails only the shard that holds the poisoned key, and that on
-// its last delivery it is dead-lettered.
+// TestPoisonedShardFailsAlone checks that a batch failure (the model
+// broken, not an image) in a batch mixing two shards fails only the shard
+// that holds the poisoned key, and that on its last delivery it is
+// dead-lettered.
 func TestPoisonedShardFailsAlone(t *testing.T) {
 	f := newFixture(t, queue.Config{MaxDeliver: 1}, 8)
 	if err := f.in.Write(context.Background(), "poison.png", mustPNG(t)); err != nil {
@@ -109,7 +113,7 @@ func TestPoisonedShardFailsAlone(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := f.worker(t, &pipeline.NopModel{FailOn: "poison"}, Config{BatchSize: 16, Concurrency: 2, BatchWait: 200 * time.Millisecond})
+	w := f.worker(t, &pipeline.NopModel{FailBatchOn: "poison"}, Config{BatchSize: 16, Concurrency: 2, BatchWait: 200 * time.Millisecond})
 	go func() { _ = w.Run(ctx) }()
 	states := f.waitStates(t, "mixed", func(s map[string]jobstate.ShardState) bool { return len(s) == 2 })
 	if st := states["clean"]; st.State != jobstate.StateDone || st.Rows != 4 || st.ErrorRows != 0 {
@@ -131,6 +135,55 @@ func TestPoisonedShardFailsAlone(t *testing.T) {
 	}
 	if _, err := out.Stat(context.Background(), ShardFile("mixed", "poison")); err == nil {
 		t.Error("poisoned shard has an output file")
+	}
+}
+
+// TestPoisonedImageGetsErrorRow checks per-image isolation: the model
+// fails on one image of a batch mixing two shards; that image gets an
+// error row naming the failure and every other image its result, in one
+// delivery.
+func TestPoisonedImageGetsErrorRow(t *testing.T) {
+	f := newFixture(t, queue.Config{MaxDeliver: 1}, 8)
+	if err := f.in.Write(context.Background(), "poison.png", mustPNG(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.submit(t, "isolated", map[string][]string{
+		"clean":  {synth.Key(0), synth.Key(1), synth.Key(2), synth.Key(3)},
+		"poison": {synth.Key(4), "poison.png", synth.Key(5)},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	model := &pipeline.NopModel{FailOn: "poison"}
+	w := f.worker(t, model, Config{BatchSize: 16, Concurrency: 2, BatchWait: 200 * time.Millisecond})
+	go func() { _ = w.Run(ctx) }()
+	states := f.waitStates(t, "isolated", func(s map[string]jobstate.ShardState) bool { return len(s) == 2 })
+	if st := states["clean"]; st.State != jobstate.StateDone || st.Rows != 4 || st.ErrorRows != 0 {
+		t.Errorf("clean shard: %+v", st)
+	}
+	if st := states["poison"]; st.State != jobstate.StateDone || st.Rows != 3 || st.ErrorRows != 1 || st.Deliveries != 1 {
+		t.Errorf("poisoned shard: %+v", st)
+	}
+	out, err := storage.Open(context.Background(), f.output, storage.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := out.Read(context.Background(), ShardFile("isolated", "poison"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rows, err := schemas.ReadRows(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		switch {
+		case r.Key == "poison.png":
+			if !strings.Contains(r.Error, "model:") || !strings.Contains(r.Error, "poisoned key") {
+				t.Errorf("poisoned row error %q", r.Error)
+			}
+		case r.Error != "" || len(r.Captions) != 1:
+			t.Errorf("row %s: error %q, captions %v", r.Key, r.Error, r.Captions)
+		}
 	}
 }
 
