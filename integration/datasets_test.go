@@ -154,7 +154,7 @@ func TestManifestOfURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	output := filepath.Join(dir, "out")
-	runLocal(t, "--input", manifest, "--output", output, "--job", "urls", "--shard-size", "10", "--workers", "2",
+	runLocal(t, "--allow-private-addresses", "--input", manifest, "--output", output, "--job", "urls", "--shard-size", "10", "--workers", "2",
 		"--fetch-timeout", "400ms", "--fetch-retries", "1", "--fetch-max-bytes", "200000", "--fetch-per-host", "4")
 	m, rows := jobRows(t, output, "urls")
 	if m.Input != manifest || m.Shards != (len(want)+9)/10 {
@@ -338,7 +338,7 @@ func TestRetryManifestOfURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	output := filepath.Join(dir, "out")
-	runLocal(t, "--input", manifest, "--output", output, "--job", "later", "--shard-size", "5", "--fetch-retries", "0")
+	runLocal(t, "--allow-private-addresses", "--input", manifest, "--output", output, "--job", "later", "--shard-size", "5", "--fetch-retries", "0")
 	if m, _ := jobRows(t, output, "later"); m.ErrorRows != 3 {
 		t.Fatalf("first run: %d error rows, want 3", m.ErrorRows)
 	}

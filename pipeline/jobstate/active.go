@@ -59,3 +59,35 @@ func (s *Store) GetActive(ctx context.Context, job, shard string) (a Active, ok 
 	}
 	return a, true, nil
 }
+
+// Actives returns the active records of job's shards, by shard id: what
+// workers are on now, or were on when they died.
+func (s *Store) Actives(ctx context.Context, job string) (map[string]Active, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	prefix := job + ".active."
+	w, err := s.kv.Watch(ctx, prefix+"*", jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("watch active images of job %s: %w", job, err)
+	}
+	defer w.Stop()
+	out := map[string]Active{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case entry, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("watch active images of job %s: watcher closed", job)
+			}
+			if entry == nil {
+				return out, nil
+			}
+			var a Active
+			if err := json.Unmarshal(entry.Value(), &a); err != nil {
+				return nil, fmt.Errorf("active key %s: %w", entry.Key(), err)
+			}
+			out[entry.Key()[len(prefix):]] = a
+		}
+	}
+}

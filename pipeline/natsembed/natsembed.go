@@ -24,6 +24,8 @@ type Config struct {
 	MaxPayload int32
 	// Logs enables the server's own logging on stderr.
 	Logs bool
+	// Username and Password, when set, are required of every client.
+	Username, Password string
 }
 
 // Server is a running embedded NATS server.
@@ -60,6 +62,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.MaxPayload > 0 {
 		opts.MaxPayload = cfg.MaxPayload
 	}
+	opts.Username, opts.Password = cfg.Username, cfg.Password
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats in %s: %w", cfg.StoreDir, err)
