@@ -293,7 +293,13 @@ func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
 // conn connects the test itself to NATS (to read job state).
 func (e *env) conn() *node.Conn {
 	e.t.Helper()
-	c, err := node.Dial(e.ctx, e.nats.url(), "integration-test", queue.Config{}, jobstate.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return e.connURL(e.nats.url())
+}
+
+// connURL connects the test to the NATS server at url.
+func (e *env) connURL(url string) *node.Conn {
+	e.t.Helper()
+	c, err := node.Dial(e.ctx, url, "integration-test", queue.Config{}, jobstate.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -19,10 +19,24 @@ func IsAbsolute(s string) bool {
 	return IsURL(s) || strings.HasPrefix(s, "s3://") || strings.HasPrefix(s, "file://") || filepath.IsAbs(s)
 }
 
-// Resolve names key in full: key itself when it is absolute, else key
-// under base (a folder or s3:// prefix).
+// hasScheme reports whether s starts with a URL scheme ("gopher://").
+func hasScheme(s string) bool {
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok || scheme == "" {
+		return false
+	}
+	for i, c := range scheme {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve names key in full: key itself when it is absolute or has a URL
+// scheme, else key under base (a folder or s3:// prefix).
 func Resolve(base, key string) string {
-	if IsAbsolute(key) || base == "" {
+	if IsAbsolute(key) || hasScheme(key) || base == "" {
 		return key
 	}
 	return strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(key, "/")

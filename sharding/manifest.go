@@ -235,10 +235,16 @@ func (l *manifestLister) row(r manifestRow) error {
 	if key == "" {
 		return fmt.Errorf("row %d: empty %q", r.pos, l.keyCol)
 	}
-	if !IsAbsolute(source) && !fs.ValidPath(source) {
+	switch {
+	case hasScheme(source):
+		// Any other scheme stays as given: the worker refuses it in the
+		// row's error instead of failing the whole manifest.
+		source = Resolve(l.base, source)
+	case !IsAbsolute(source) && !fs.ValidPath(source):
 		return fmt.Errorf("row %d: %q %q is neither a URL, an absolute location nor a relative key without '.' or '..' elements", r.pos, l.src, source)
+	default:
+		source = Resolve(l.base, source)
 	}
-	source = Resolve(l.base, source)
 	if first, ok := l.seen[key]; ok {
 		if first.source != source {
 			return fmt.Errorf("row %d: key %q repeats row %d with another source (%s, was %s)", r.pos, key, first.pos, source, first.source)

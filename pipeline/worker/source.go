@@ -242,12 +242,12 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 		// A "tar#member" source (a WebDataset sample being retried) reads
 		// the tar, then the member.
 		location, member, inTar := strings.Cut(r.Source, "#")
-		if root := it.run.sourceRoot; root != "" && !sharding.Within(root, location) {
-			return nil, rowError(fmt.Sprintf("read: %s is outside the manifest's folder %s (--allow-local-paths allows it)", location, root))
-		}
 		root, key, err := sharding.SplitLocation(location)
 		if err != nil {
 			return nil, rowError("read: " + err.Error())
+		}
+		if limit := it.run.sourceRoot; limit != "" && !sharding.Within(limit, location) {
+			return nil, rowError(fmt.Sprintf("read: %s is outside the manifest's folder %s (--allow-local-paths allows it)", location, limit))
 		}
 		store, err := w.store(ctx, root)
 		if err != nil {

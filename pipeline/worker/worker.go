@@ -55,15 +55,16 @@ func New(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker: model %s preprocessor: %w", cfg.Model.ID(), err)
 	}
 	return &Worker{
-		cfg:       cfg,
-		prep:      prep,
-		fetcher:   fetch.New(cfg.Fetch),
-		decodeMem: semaphore.NewWeighted(cfg.DecodeBudget),
-		readCh:    make(chan *item, cfg.Readers),
-		decodeCh:  make(chan *item, cfg.Decoders),
-		modelCh:   make(chan *item, cfg.Prefetch),
-		specs:     map[string]jobstate.Spec{},
-		stores:    map[string]storage.Store{},
+		cfg:         cfg,
+		prep:        prep,
+		fetcher:     fetch.New(safeFetch(cfg.Fetch)),
+		openFetcher: fetch.New(openFetch(cfg.Fetch)),
+		decodeMem:   semaphore.NewWeighted(cfg.DecodeBudget),
+		readCh:      make(chan *item, cfg.Readers),
+		decodeCh:    make(chan *item, cfg.Decoders),
+		modelCh:     make(chan *item, cfg.Prefetch),
+		specs:       map[string]jobstate.Spec{},
+		stores:      map[string]storage.Store{},
 	}, nil
 }
 
