@@ -47,7 +47,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	readers := fs.Int("readers", node.EnvInt("BLIPFLOW_READERS", 16), "concurrent image reads (env BLIPFLOW_READERS)")
 	decoders := fs.Int("decoders", node.EnvInt("BLIPFLOW_DECODERS", 0), "decoding goroutines (0: one per CPU; env BLIPFLOW_DECODERS)")
 	decodeBudget := fs.Int64("decode-budget", int64(node.EnvInt("BLIPFLOW_DECODE_BUDGET", worker.DefaultDecodeBudget)), "bytes all concurrent image decodes may hold, by their header's decode cost (env BLIPFLOW_DECODE_BUDGET)")
-	drain := fs.Duration("drain-timeout", node.EnvDuration("BLIPFLOW_DRAIN_TIMEOUT", 20*time.Second), "on SIGTERM, time in-flight shards may take before they are handed back (env BLIPFLOW_DRAIN_TIMEOUT)")
+	drain := fs.Duration("drain-timeout", node.EnvDuration("BLIPFLOW_DRAIN_TIMEOUT", 20*time.Second), "on SIGTERM, time shards whose images are all processed may take to be written; the others are handed back at once (env BLIPFLOW_DRAIN_TIMEOUT)")
 	retryDelay := fs.Duration("retry-delay", node.EnvDuration("BLIPFLOW_RETRY_DELAY", 2*time.Second), "base delay before a failed shard is retried, doubling per delivery (env BLIPFLOW_RETRY_DELAY)")
 	name := fs.String("name", node.EnvString("BLIPFLOW_WORKER_NAME", ""), "worker name in logs and job state (default host-pid)")
 	var fetchCfg fetch.Config

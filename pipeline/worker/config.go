@@ -56,8 +56,10 @@ type Config struct {
 	// BatchWait is how long a partial batch waits for more images before
 	// it runs anyway (20ms).
 	BatchWait time.Duration
-	// DrainTimeout is how long, after Run's context ends, in-flight shards
-	// may take to finish before they are handed back to the queue (20s).
+	// DrainTimeout is how long, after Run's context ends, shards whose
+	// images are all through the model may take to be written before they
+	// are handed back to the queue (20s); shards still waiting for images
+	// are handed back at once.
 	DrainTimeout time.Duration
 	// Retry governs reads and writes of the stores and of the job state.
 	Retry Retry

@@ -239,6 +239,12 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, delivery int
 	case <-run.done:
 	case <-ctx.Done():
 		return jobstate.ShardState{}, errHandedBack
+	case <-w.stopping:
+		select {
+		case <-run.done: // finished as the worker was told to stop: write it
+		default:
+			return jobstate.ShardState{}, errHandedBack
+		}
 	}
 	if ctx.Err() != nil {
 		return jobstate.ShardState{}, errHandedBack

@@ -36,6 +36,10 @@ type Worker struct {
 	modelCh  chan *item
 
 	ready atomic.Bool
+	// stopping is closed when Run's context ends: shards still waiting
+	// for images are handed back at once.
+	stopping <-chan struct{}
+
 	// modelOK is whether the model's last run succeeded.
 	modelOK atomic.Bool
 
@@ -79,11 +83,14 @@ func (w *Worker) Ready() error {
 	return nil
 }
 
-// Run pulls and processes shards until ctx ends, then stops pulling, lets
-// in-flight shards finish for up to DrainTimeout, hands back the rest
-// (Nak) and returns.
+// Run pulls and processes shards until ctx ends, then stops pulling and
+// drains: shards whose images are all through the model are written and
+// acknowledged (for up to DrainTimeout), the others are handed back (Nak)
+// at once, so another worker can take them within seconds. It returns
+// without waiting more than stageGrace for a model run still under way.
 func (w *Worker) Run(ctx context.Context) error {
 	log := w.cfg.Log.With("worker", w.cfg.Name)
+	w.stopping = ctx.Done()
 	// work outlives ctx by the drain timeout, so in-flight shards can finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -116,11 +123,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-drained
 	}
 	cancelWork()
-	stages.Wait()
+	stagesDone := make(chan struct{})
+	go func() { stages.Wait(); close(stagesDone) }()
+	select {
+	case <-stagesDone:
+	case <-time.After(stageGrace):
+		log.Warn("a model run is still under way; stopping without waiting for it", "waited", stageGrace)
+	}
 	side.Wait()
 	log.Info("worker stopped")
 	return nil
 }
+
+// stageGrace is how long a stopping worker waits for its stages (a model
+// run that cannot be interrupted) after its shards are settled.
+const stageGrace = 3 * time.Second
 
 // pull fetches shards while fewer than Concurrency are in flight, until
 // ctx ends; each shard is processed under work.

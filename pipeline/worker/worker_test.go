@@ -252,3 +252,57 @@ func TestRedeliveryDelay(t *testing.T) {
 		}
 	}
 }
+
+// stubbornModel is a model whose runs ignore cancellation (as a model
+// mid-forward-pass does) and take long.
+type stubbornModel struct {
+	pipeline.NopModel
+	delay time.Duration
+}
+
+func (m *stubbornModel) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Image) ([]pipeline.Result, error) {
+	time.Sleep(m.delay)
+	return m.NopModel.Run(context.Background(), task, batch)
+}
+
+// TestDrainHandsBackWithinSeconds stops a worker, with the default 20s
+// drain timeout, while its model is in a 30s run that ignores
+// cancellation: the shard is handed back at once and the worker returns
+// within seconds, not after the run or the drain timeout.
+func TestDrainHandsBackWithinSeconds(t *testing.T) {
+	f := newFixture(t, queue.Config{}, 4)
+	keys := []string{synth.Key(0), synth.Key(1), synth.Key(2), synth.Key(3)}
+	f.submit(t, "drain", map[string][]string{"busy": keys})
+	busy := f.worker(t, &stubbornModel{delay: 30 * time.Second}, Config{BatchSize: 4})
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- busy.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, inFlight, _ := f.conn.Queue.Backlog(context.Background()); inFlight == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shard was never delivered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // into the model run
+	stop()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(12 * time.Second):
+		t.Fatal("the worker waited for the model run or the drain timeout")
+	}
+	fast := f.worker(t, &pipeline.NopModel{}, Config{})
+	ctx2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	go func() { _ = fast.Run(ctx2) }()
+	states := f.waitStates(t, "drain", func(s map[string]jobstate.ShardState) bool { return s["busy"].State == jobstate.StateDone })
+	if st := states["busy"]; st.Rows != 4 || st.Deliveries != 2 {
+		t.Errorf("shard state %+v; want 4 rows on the second delivery", st)
+	}
+}
