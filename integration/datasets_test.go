@@ -281,6 +281,12 @@ func TestWebDatasetTars(t *testing.T) {
 		}
 	}
 	checkSamples(t, samples, rows)
+	// The report of a tar job reads thumbnails from the tars.
+	out, err := exec.Command(binaries.coordinator, "report", "wds-local", "--local", "--output", output,
+		"--out", filepath.Join(dir, "report"), "--sample", "4", "--metrics-addr", "").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "4 thumbnails") {
+		t.Errorf("report of a tar job: %v\n%s", err, out)
+	}
 
 	s3 := s3test.Start(t)
 	bucket, err := storage.Open(context.Background(), s3.URL(""), storage.ConfigFromEnv())

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -114,5 +115,12 @@ func TestUnsafeManifestReadsNothing(t *testing.T) {
 	}
 	if n := hits.Load(); n != 4 { // the redirect is two requests
 		t.Errorf("the loopback server got %d requests with the flags, want 4", n)
+	}
+
+	// The report of a local manifest job reads its rows' own sources.
+	out, err := exec.Command(binaries.coordinator, "report", "allowed", "--local", "--output", allowed,
+		"--out", filepath.Join(dir, "report"), "--metrics-addr", "").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "5 thumbnails") {
+		t.Errorf("report of a manifest job: %v\n%s", err, out)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"blipflow/internal/redact"
 	"blipflow/pipeline/coordinator"
 	"blipflow/pipeline/jobstate"
 	"blipflow/pipeline/node"
@@ -111,6 +112,8 @@ func printStatus(w io.Writer, st coordinator.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	state := "running"
 	switch {
+	case st.Spec.Failure != "":
+		state = "failed: " + st.Spec.Failure
 	case st.Spec.Finished:
 		state = "finished"
 	case st.Complete():
@@ -120,8 +123,8 @@ func printStatus(w io.Writer, st coordinator.Status) {
 	}
 	fmt.Fprintf(tw, "job\t%s\n", st.Spec.ID)
 	fmt.Fprintf(tw, "state\t%s\n", state)
-	fmt.Fprintf(tw, "input\t%s\n", st.Spec.Input)
-	fmt.Fprintf(tw, "output\t%s\n", st.Spec.Output)
+	fmt.Fprintf(tw, "input\t%s\n", redact.URL(st.Spec.Input))
+	fmt.Fprintf(tw, "output\t%s\n", redact.URL(st.Spec.Output))
 	fmt.Fprintf(tw, "task\t%s\n", st.Spec.Task)
 	fmt.Fprintf(tw, "shards\t%d done, %d failed, %d retrying, %d total\n", st.Done, st.Failed, st.Retrying, st.Shards)
 	fmt.Fprintf(tw, "images\t%d rows (%d errors) of %d\n", st.Rows, st.ErrorRows, st.Images)

@@ -67,8 +67,8 @@ type Summary struct {
 // into cfg.Dir, returning the summary.
 func Write(ctx context.Context, cfg Config) (Summary, error) {
 	switch {
-	case cfg.Output == nil || cfg.Input == nil:
-		return Summary{}, errors.New("report: no output or input store")
+	case cfg.Output == nil:
+		return Summary{}, errors.New("report: no output store")
 	case cfg.Dir == "":
 		return Summary{}, errors.New("report: no folder")
 	}
