@@ -9,26 +9,34 @@ import (
 	"blipflow/storage"
 )
 
-// do runs op with the project's retry policy (internal/retry) until it
+// retry runs op with the project's retry policy (internal/retry) until it
 // succeeds, fails permanently (a missing object, an error marked
-// permanent), the attempts run out or ctx ends.
-func (r Retry) do(ctx context.Context, what string, op func() error) error {
+// permanent), the attempts run out or ctx ends. Each retry is logged with
+// the delay actually waited.
+func (w *Worker) retry(ctx context.Context, what string, op func() error) error {
+	return w.retryWith(ctx, w.cfg.Retry, what, op)
+}
+
+// retryStore is retry for an operation on store: once only when the
+// store retries by itself (S3), so that retries are never nested.
+func (w *Worker) retryStore(ctx context.Context, store storage.Store, what string, op func() error) error {
+	r := w.cfg.Retry
+	if storage.SelfRetrying(store) {
+		r.Attempts = 1
+	}
+	return w.retryWith(ctx, r, what, op)
+}
+
+func (w *Worker) retryWith(ctx context.Context, r Retry, what string, op func() error) error {
 	return r.policy().Do(ctx, what, func() error {
 		err := op()
 		if errors.Is(err, storage.ErrNotExist) {
 			return retry.Permanent(err)
 		}
 		return err
-	}, nil)
-}
-
-// doStore is do for an operation on store: once only when the store
-// retries by itself (S3), so that retries are never nested.
-func (r Retry) doStore(ctx context.Context, store storage.Store, what string, op func() error) error {
-	if storage.SelfRetrying(store) {
-		r.Attempts = 1
-	}
-	return r.do(ctx, what, op)
+	}, func(err error, delay time.Duration) {
+		w.cfg.Log.Warn(what+" failed; retrying", "err", err, "delay", delay)
+	})
 }
 
 func (r Retry) policy() retry.Policy {

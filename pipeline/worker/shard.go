@@ -65,7 +65,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 // settleDone records the written shard and acknowledges it.
 func (w *Worker) settleDone(ctx context.Context, msg jetstream.Msg, task queue.ShardTask, state jobstate.ShardState, log *slog.Logger) {
-	err := w.cfg.Retry.do(ctx, "record shard "+task.Shard, func() error {
+	err := w.retry(ctx, "record shard "+task.Shard, func() error {
 		return w.cfg.Jobs.PutShard(ctx, task.Job, task.Shard, state)
 	})
 	if err != nil {
@@ -99,7 +99,7 @@ func (w *Worker) settleFailed(ctx context.Context, msg jetstream.Msg, meta *jets
 	state.State = jobstate.StateFailed
 	dl := queue.DeadLetter{Job: task.Job, Shard: task.Shard, Reason: redact.Error(cause),
 		Deliveries: int(meta.NumDelivered), Task: task, At: time.Now().UTC()}
-	err := w.cfg.Retry.do(ctx, "dead-letter shard "+task.Shard, func() error {
+	err := w.retry(ctx, "dead-letter shard "+task.Shard, func() error {
 		if err := w.cfg.Queue.PublishDead(ctx, dl); err != nil {
 			return err
 		}
@@ -125,7 +125,7 @@ func (w *Worker) settlePermanent(ctx context.Context, msg jetstream.Msg, meta *j
 		Deliveries: int(meta.NumDelivered), Task: task, At: time.Now().UTC()}
 	state := jobstate.ShardState{State: jobstate.StateFailed, Images: task.Images, Reason: dl.Reason,
 		Deliveries: int(meta.NumDelivered), Worker: w.cfg.Name}
-	err := w.cfg.Retry.do(ctx, "dead-letter shard "+task.Shard, func() error {
+	err := w.retry(ctx, "dead-letter shard "+task.Shard, func() error {
 		if err := w.cfg.Queue.PublishDead(ctx, dl); err != nil {
 			return err
 		}
@@ -259,7 +259,7 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, delivery int
 		return jobstate.ShardState{}, err
 	}
 	start := time.Now()
-	err = w.cfg.Retry.doStore(ctx, output, "write "+file, func() error { return output.Write(ctx, file, data) })
+	err = w.retryStore(ctx, output, "write "+file, func() error { return output.Write(ctx, file, data) })
 	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageWrite).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {

@@ -74,7 +74,7 @@ func (w *Worker) shardList(ctx context.Context, task queue.ShardTask, output sto
 		return queue.ShardList{Keys: task.Keys, Sources: task.Sources, Extras: task.Extras}, nil
 	}
 	var data []byte
-	err := w.cfg.Retry.doStore(ctx, output, "read "+task.KeysRef, func() error {
+	err := w.retryStore(ctx, output, "read "+task.KeysRef, func() error {
 		var err error
 		data, err = output.Read(ctx, task.KeysRef)
 		return err
@@ -270,7 +270,7 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 // readStore reads key with retries.
 func (w *Worker) readStore(ctx context.Context, store storage.Store, key string) ([]byte, error) {
 	var data []byte
-	err := w.cfg.Retry.doStore(ctx, store, "read "+key, func() error {
+	err := w.retryStore(ctx, store, "read "+key, func() error {
 		var err error
 		data, err = store.Read(ctx, key)
 		return err

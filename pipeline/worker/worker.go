@@ -252,7 +252,7 @@ func (w *Worker) spec(ctx context.Context, job string) (jobstate.Spec, error) {
 	if ok {
 		return spec, nil
 	}
-	err := w.cfg.Retry.do(ctx, "job "+job+" spec", func() error {
+	err := w.retry(ctx, "job "+job+" spec", func() error {
 		var err error
 		spec, err = w.cfg.Jobs.Spec(ctx, job)
 		if errors.Is(err, jobstate.ErrNoJob) {
