@@ -32,6 +32,7 @@ type s3Store struct {
 	pageSize int32
 	client   *s3.Client
 	uploader *transfermanager.Client
+	retries  bool // the SDK retries failed requests (MaxRetries >= 0)
 }
 
 // openS3 builds an S3 client from the AWS default chain overlaid with cfg.
@@ -111,6 +112,7 @@ func openS3(ctx context.Context, location, bucket, prefix string, cfg Config) (*
 		pageSize: pageSize,
 		client:   client,
 		uploader: uploader,
+		retries:  maxAttempts > 1,
 	}, nil
 }
 
@@ -295,9 +297,9 @@ var (
 )
 
 // SelfRetrying reports whether s retries failed requests itself (an S3
-// store: the SDK's standard retryer with Config.MaxRetries), so that
-// callers do not retry around those retries.
+// store whose SDK retryer makes more than one attempt, Config.MaxRetries
+// >= 0), so that callers do not retry around those retries.
 func SelfRetrying(s Store) bool {
-	_, ok := s.(*s3Store)
-	return ok
+	s3s, ok := s.(*s3Store)
+	return ok && s3s.retries
 }

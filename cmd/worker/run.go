@@ -91,6 +91,10 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		log.Info("serving metrics", "addr", srv.Addr())
 	}
 
+	// The worker retries store operations itself with the project's one
+	// policy (logged, jittered, shard-aware); the S3 SDK makes one attempt
+	// per call so that retries are never nested.
+	nf.Storage.MaxRetries = -1
 	conn, err := node.Dial(ctx, nf.NATSURL, "blipflow-worker", nf.Queue, nf.Jobs, log)
 	if err != nil {
 		return err
