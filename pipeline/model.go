@@ -13,6 +13,9 @@ type Image struct {
 	Key string
 	// Pixels is the preprocessed CHW float32 tensor the Preprocessor made.
 	Pixels []float32
+	// Prompt is the image's own prompt (see Task.PromptColumn); empty
+	// means the task's prompt.
+	Prompt string
 }
 
 // Result is what the model computed for one image of a batch.

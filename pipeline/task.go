@@ -13,6 +13,13 @@ type Task struct {
 	Embed bool
 	// Prompt is an optional text prefix the captions continue.
 	Prompt string
+	// PromptColumn, when set, names the input manifest column that gives
+	// each image its own prompt (visual question answering over a
+	// dataset); rows without a value use Prompt.
+	PromptColumn string
+	// Generation overrides the model's caption generation settings: a
+	// generation_config.json object ("" for none).
+	Generation string
 }
 
 // Task names accepted by ParseTask and returned by Task.Name.

@@ -126,7 +126,7 @@ func (s *localStore) Write(ctx context.Context, key string, data []byte) error {
 	if _, err := tmp.Write(data); err != nil {
 		return fmt.Errorf("write object %q: %w", key, err)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
+	if err := tmp.Chmod(0o644 &^ umask()); err != nil {
 		return fmt.Errorf("write object %q: %w", key, err)
 	}
 	if err := tmp.Sync(); err != nil {

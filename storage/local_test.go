@@ -217,3 +217,21 @@ func TestConfigFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestNormalizeLocation(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(wd, "out")
+	for _, c := range []struct{ in, want string }{
+		{"out", out}, {"out/", out}, {"./out/", out}, {"./out//", out}, {"file://" + filepath.ToSlash(out) + "/", out},
+		{"s3://bucket/photos/", "s3://bucket/photos"}, {"s3://bucket/photos", "s3://bucket/photos"},
+		{"s3://bucket/", "s3://bucket"}, {"s3://bucket/data/{000..012}.tar", "s3://bucket/data/{000..012}.tar"},
+		{"", ""}, {"https://example.com/x.csv", "https://example.com/x.csv"},
+	} {
+		if got := storage.NormalizeLocation(c.in); got != c.want {
+			t.Errorf("NormalizeLocation(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -96,4 +97,34 @@ func checkKey(root, key string) error {
 		return fmt.Errorf("%s: invalid key %q (want a relative '/'-separated path without '.', '..' or empty elements)", root, key)
 	}
 	return nil
+}
+
+// NormalizeLocation returns the canonical spelling of a location, so that
+// spellings of the same place compare equal: a local path (or file:// URL)
+// becomes its absolute, cleaned path (out, out/ and ./out/ are one folder);
+// an s3:// URL loses its trailing slashes (a prefix means the same with or
+// without). Anything else is returned unchanged.
+func NormalizeLocation(location string) string {
+	switch {
+	case strings.HasPrefix(location, "s3://"):
+		trimmed := strings.TrimRight(location, "/")
+		if len(trimmed) <= len("s3://") {
+			return location
+		}
+		return trimmed
+	case strings.HasPrefix(location, "file://"):
+		u, err := url.Parse(location)
+		if err != nil || (u.Host != "" && u.Host != "localhost") || u.Path == "" {
+			return location
+		}
+		return filepath.Clean(filepath.FromSlash(u.Path))
+	case location == "" || strings.Contains(location, "://"):
+		return location
+	default:
+		abs, err := filepath.Abs(filepath.FromSlash(location))
+		if err != nil {
+			return location
+		}
+		return abs
+	}
 }

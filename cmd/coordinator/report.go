@@ -30,12 +30,14 @@ func runReport(ctx context.Context, args []string, stdout io.Writer) error {
 	out := fs.String("out", "", "folder to write index.html and its thumbnails to (required)")
 	sample := fs.Int("sample", 24, "thumbnails in the sample (0: none)")
 	thumbSize := fs.Int("thumb-size", 240, "longest side of a thumbnail in pixels")
-	positional, err := parseInterspersed(fs, args)
+	job, err := jobCommand(fs, &lf, "coordinator report [flags] --out DIR JOB",
+		"Write a job's HTML report: summary, throughput, errors and sample thumbnails.\n\n"+jobHelp, args)
 	if err != nil {
 		return err
 	}
-	if len(positional) != 1 || *out == "" {
-		return errors.New("usage: coordinator report [flags] JOB --out DIR")
+	if *out == "" {
+		fs.Usage()
+		return errors.New("--out DIR is required")
 	}
 	if *sample == 0 {
 		*sample = -1 // Config's "none"
@@ -47,7 +49,11 @@ func runReport(ctx context.Context, args []string, stdout io.Writer) error {
 	open := nf.OpenStore()
 	var summary jobreport.Summary
 	err = withCoordinator(ctx, "report", &nf, &lf, log, func(coord *coordinator.Coordinator) error {
-		st, err := coord.Status(ctx, positional[0])
+		job, err := latestJob(ctx, &nf, &lf, job)
+		if err != nil {
+			return err
+		}
+		st, err := coord.Status(ctx, job)
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	"blipflow/pipeline"
 	"blipflow/pipeline/coordinator"
@@ -36,7 +37,7 @@ type localFlags struct {
 
 // register adds the flags; withWorkers adds those of in-process workers.
 func (f *localFlags) register(fs *flag.FlagSet, withWorkers bool) {
-	fs.BoolVar(&f.local, "local", false, "use the embedded NATS of a `coordinator run --local` (same --output or --store-dir)")
+	fs.BoolVar(&f.local, "local", false, "read the job state that 'coordinator run --local' keeps under --output (or --store-dir) instead of asking --nats")
 	fs.StringVar(&f.output, "output", node.EnvString("BLIPFLOW_OUTPUT", ""), "with --local: the job's output location, to find its store (env BLIPFLOW_OUTPUT)")
 	fs.StringVar(&f.storeDir, "store-dir", node.EnvString("BLIPFLOW_STORE_DIR", ""), "with --local: JetStream folder of the job (default OUTPUT/.blipflow/nats for a local output)")
 	if !withWorkers {
@@ -71,7 +72,7 @@ func withCoordinator(ctx context.Context, name string, nf *node.Flags, lf *local
 		defer srv.Shutdown()
 		url = srv.URL()
 	}
-	conn, err := node.Dial(ctx, url, "blipflow-coordinator-"+name, nf.Queue, nf.Jobs, log)
+	conn, err := node.DialNow(ctx, url, "blipflow-coordinator-"+name, nf.Queue, nf.Jobs, dialTimeout, log)
 	if err != nil {
 		return err
 	}
@@ -114,37 +115,37 @@ func runRetry(ctx context.Context, args []string, stdout io.Writer) error {
 	)
 	nf.Register(fs, "")
 	lf.register(fs, true)
-	showProgress := fs.Bool("progress", true, "draw a progress bar on stderr")
-	positional, err := parseInterspersed(fs, args)
+	showProgress := fs.Bool("progress", true, "show progress on stderr")
+	job, err := jobCommand(fs, &lf, "coordinator retry [flags] JOB",
+		"Re-run the images of a finished job whose rows carry an error, and replace their rows.\n\n"+jobHelp, args)
 	if err != nil {
 		return err
 	}
-	if len(positional) != 1 {
-		return errors.New("usage: coordinator retry [flags] JOB")
-	}
-	job := positional[0]
 	if lf.local && lf.model == "" {
 		return errors.New("--local needs --model (a checkpoint folder, a model name, or nop) for the re-run")
 	}
-	log, err := nf.Logger(os.Stderr)
+	show := newProgress(os.Stderr, isTerminal(os.Stderr), *showProgress)
+	log, err := nf.Logger(show)
 	if err != nil {
 		return err
 	}
-	bar := newProgressBar(os.Stderr)
+	show.setLogger(log)
 	var (
 		m     coordinator.Manifest
 		round jobstate.RetryRound
 	)
 	err = withCoordinator(ctx, "retry", &nf, &lf, log, func(coord *coordinator.Coordinator) error {
 		var err error
-		m, round, err = coord.Retry(ctx, job, func(st coordinator.Status) {
-			if *showProgress {
-				bar.update(st)
-			}
-		})
+		if job, err = latestJob(ctx, &nf, &lf, job); err != nil {
+			return err
+		}
+		m, round, err = coord.Retry(ctx, job, show.update)
 		return err
 	})
-	bar.finish()
+	show.finish()
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "interrupted: run the same command again to resume the retry round")
+	}
 	if errors.Is(err, coordinator.ErrNothingToRetry) {
 		fmt.Fprintf(stdout, "job %s: nothing to retry (no failed images)\n", job)
 		return nil
@@ -154,5 +155,9 @@ func runRetry(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "job %s: retry round %d re-ran %d images: %d fixed, %d still failing\n",
 		job, round.Round, round.Images, round.Fixed, round.Failing)
-	return report(stdout, m)
+	return report(stdout, m, show.stats())
 }
+
+// dialTimeout bounds how long a command on an existing job waits for
+// NATS to answer.
+const dialTimeout = 5 * time.Second

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"blipflow/internal/cli"
+	"blipflow/internal/genflags"
 	"blipflow/pipeline"
 	"blipflow/pipeline/coordinator"
 	"blipflow/pipeline/fetch"
@@ -53,6 +57,8 @@ type runFlags struct {
 	allowPrivate bool
 	inputs       sharding.InputOptions
 	fetch        fetch.Config
+	promptColumn string
+	gen          *genflags.Flags
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -64,14 +70,16 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.inputs.Manifest.KeyColumn, "key-column", "", "manifest column with each row's key, the output's join column (default: key if present, else the URL column)")
 	fs.StringVar(&f.inputs.Manifest.Base, "base", "", "location that relative manifest keys are read under (default: the manifest's folder)")
 	fs.StringVar(&f.output, "output", node.EnvString("BLIPFLOW_OUTPUT", ""), "output location: s3://bucket/prefix or a folder (env BLIPFLOW_OUTPUT)")
-	fs.StringVar(&f.model, "model", node.EnvString("BLIPFLOW_MODEL", ""), "with --local: checkpoint folder or model name, or nop (env BLIPFLOW_MODEL)")
+	fs.StringVar(&f.model, "model", node.EnvString("BLIPFLOW_MODEL", ""), "checkpoint folder or model name, or nop: with --local the model run here (its content fingerprint is part of the job id); else the name of the workers' model, part of the job id (env BLIPFLOW_MODEL)")
 	fs.StringVar(&f.task, "task", node.EnvString("BLIPFLOW_TASK", pipeline.TaskCaption), "caption, embed or both (env BLIPFLOW_TASK)")
 	fs.StringVar(&f.prompt, "prompt", node.EnvString("BLIPFLOW_PROMPT", ""), "text the captions continue (env BLIPFLOW_PROMPT)")
+	fs.StringVar(&f.promptColumn, "prompt-column", "", "manifest column with each image's own prompt, e.g. a question (rows without one use --prompt)")
+	f.gen = genflags.Register(fs)
 	fs.IntVar(&f.shardSize, "shard-size", node.EnvInt("BLIPFLOW_SHARD_SIZE", 256), "images per shard (env BLIPFLOW_SHARD_SIZE)")
 	fs.IntVar(&f.workers, "workers", node.EnvInt("BLIPFLOW_WORKERS", 1), "with --local: in-process workers (env BLIPFLOW_WORKERS)")
 	fs.IntVar(&f.batchSize, "batch-size", node.EnvInt("BLIPFLOW_BATCH_SIZE", 8), "with --local: images per model call (env BLIPFLOW_BATCH_SIZE)")
 	fs.IntVar(&f.concurrency, "concurrency", node.EnvInt("BLIPFLOW_CONCURRENCY", 2), "with --local: shards each worker processes at once (env BLIPFLOW_CONCURRENCY)")
-	fs.StringVar(&f.job, "job", node.EnvString("BLIPFLOW_JOB", ""), "job id (default: derived from input, output and task, so the same run is the same job)")
+	fs.StringVar(&f.job, "job", node.EnvString("BLIPFLOW_JOB", ""), "job id (default: derived from the input and output locations, the model's content, the task and its settings, so the same run is the same job)")
 	fs.BoolVar(&f.wait, "wait", true, "wait for the job to finish and write its manifest (without --local; --wait=false returns once published)")
 	fs.StringVar(&f.storeDir, "store-dir", node.EnvString("BLIPFLOW_STORE_DIR", ""), "with --local: JetStream folder (default OUTPUT/.blipflow/nats for a local output, else the user cache folder); the same folder resumes the job")
 	fs.StringVar(&f.extensions, "ext", node.EnvString("BLIPFLOW_EXTENSIONS", strings.Join(sharding.DefaultExtensions, ",")), "image extensions to keep")
@@ -86,21 +94,83 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dedupTable, "dedup-table", "", "also skip images whose content is in this earlier results table (a .parquet path or s3:// URL); implies --dedup")
 }
 
-// request builds the job request from the flags.
+// request builds the job request from the flags, checking them and the
+// local input and output before anything is created.
 func (f *runFlags) request() (coordinator.Request, error) {
 	if f.input == "" || f.output == "" {
 		return coordinator.Request{}, errors.New("--input and --output are required")
+	}
+	switch {
+	case f.shardSize < 1:
+		return coordinator.Request{}, fmt.Errorf("--shard-size %d: want at least 1", f.shardSize)
+	case f.local && f.workers < 1:
+		return coordinator.Request{}, fmt.Errorf("--workers %d: want at least 1", f.workers)
+	case f.local && f.batchSize < 1:
+		return coordinator.Request{}, fmt.Errorf("--batch-size %d: want at least 1", f.batchSize)
+	case f.local && f.concurrency < 1:
+		return coordinator.Request{}, fmt.Errorf("--concurrency %d: want at least 1", f.concurrency)
+	}
+	if err := checkLocations(f.input, f.output); err != nil {
+		return coordinator.Request{}, err
 	}
 	task, err := pipeline.ParseTask(f.task, f.prompt)
 	if err != nil {
 		return coordinator.Request{}, fmt.Errorf("--task: %w", err)
 	}
+	gen, err := f.gen.Config()
+	if err != nil {
+		return coordinator.Request{}, err
+	}
+	raw, err := json.Marshal(gen)
+	if err != nil {
+		return coordinator.Request{}, fmt.Errorf("generation settings: %w", err)
+	}
+	if string(raw) != "{}" || f.promptColumn != "" {
+		if !task.Caption {
+			return coordinator.Request{}, fmt.Errorf("--task %s: generation settings and --prompt-column only apply to captions", task.Name())
+		}
+		if string(raw) != "{}" {
+			task.Generation = string(raw)
+		}
+		task.PromptColumn = f.promptColumn
+	}
 	return coordinator.Request{
-		ID: f.job, Input: f.input, Output: f.output, Task: task, ShardSize: f.shardSize,
+		ID: f.job, Input: f.input, Output: f.output, Task: task, ShardSize: f.shardSize, Model: f.model,
 		Filter: sharding.Filter{Extensions: sharding.ParseExtensions(f.extensions), MinSize: f.minSize, MaxSize: f.maxSize},
 		Dedup:  f.dedup, DedupTable: f.dedupTable, InputOptions: f.inputs,
 		AllowLocalPaths: f.allowLocal, AllowPrivateAddresses: f.allowPrivate,
 	}, nil
+}
+
+// checkLocations fails at once for a local input that does not exist and
+// a local output that is a file (remote locations are checked when opened).
+func checkLocations(input, output string) error {
+	if path, ok := localPath(input); ok && !strings.ContainsAny(path, "{*?[") {
+		if _, err := os.Stat(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("--input %s: no such file or folder", input)
+			}
+			return fmt.Errorf("--input %s: %w", input, err)
+		}
+	}
+	if path, ok := localPath(output); ok {
+		if info, err := os.Stat(path); err == nil && !info.IsDir() {
+			return fmt.Errorf("--output %s is a file; want a folder (created if missing) or an s3:// prefix", output)
+		}
+	}
+	return nil
+}
+
+// localPath returns the file path of a local location (a path or a
+// file:// URL).
+func localPath(location string) (string, bool) {
+	if strings.HasPrefix(location, "file://") {
+		return strings.TrimPrefix(location, "file://"), true
+	}
+	if strings.Contains(location, "://") {
+		return "", false
+	}
+	return location, true
 }
 
 // localStoreDir picks the embedded server's JetStream folder.
@@ -122,16 +192,22 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	var f runFlags
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
+	setUsage(fs, "coordinator run --local --input IN --model MODEL --output OUT [flags]\n       coordinator run --nats URL --input IN --output OUT [flags]",
+		"Run a job: list the input, cut it into shards, publish them and follow the job to its manifest.\n"+
+			"With --local the workers run in this process on an embedded NATS kept under OUTPUT/.blipflow.\n"+
+			"The same command again resumes the job; another model, input, output or setting is another job.")
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	log, err := f.node.Logger(os.Stderr)
+	show := newProgress(os.Stderr, isTerminal(os.Stderr), f.showProgress)
+	log, err := f.node.Logger(show)
 	if err != nil {
 		return err
 	}
+	show.setLogger(log)
 	req, err := f.request()
 	if err != nil {
 		return err
@@ -139,36 +215,74 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	cm := metrics.NewCoordinator(reg)
 	var ready readiness
-	if f.node.MetricsAddr != "" {
-		srv, err := metrics.Serve(f.node.MetricsAddr, reg, ready.check, log)
-		if err != nil {
-			return err
-		}
-		defer srv.Close(context.WithoutCancel(ctx))
-		log.Info("serving metrics", "addr", srv.Addr())
+	srv, err := serveMetrics(fs, &f, reg, ready.check, log)
+	if err != nil {
+		return err
 	}
-	bar := newProgressBar(os.Stderr)
+	if srv != nil {
+		defer srv.Close(context.WithoutCancel(ctx))
+	}
+	var job string
 	onStatus := func(st coordinator.Status) {
-		if f.showProgress {
-			bar.update(st)
-		}
+		job = st.Spec.ID
+		show.update(st)
 	}
 
 	var manifest coordinator.Manifest
 	if f.local {
-		manifest, err = f.runLocal(ctx, req, cm, &ready, onStatus, log)
+		manifest, err = f.runLocal(ctx, &req, cm, &ready, onStatus, log)
 	} else {
 		manifest, err = f.runRemote(ctx, req, cm, &ready, onStatus, stdout, log)
 	}
-	bar.finish()
+	show.finish()
+	if ctx.Err() != nil {
+		what := "the job"
+		if job != "" {
+			what = "job " + job
+		}
+		fmt.Fprintf(os.Stderr, "interrupted: %s keeps its finished shards; run the same command again to resume it\n", what)
+		return ctx.Err()
+	}
 	if err != nil || manifest.Job == "" {
 		return err
 	}
-	return report(stdout, manifest)
+	return report(stdout, manifest, show.stats())
 }
 
+// serveMetrics starts the metrics server. A local run that was not given
+// --metrics-addr listens on loopback only and, when the default port is
+// taken (another local job), on a free port, saying so.
+func serveMetrics(fs *flag.FlagSet, f *runFlags, reg *prometheus.Registry, ready func() error, log *slog.Logger) (*metrics.Server, error) {
+	addr := f.node.MetricsAddr
+	if addr == "" {
+		return nil, nil
+	}
+	explicit := os.Getenv("BLIPFLOW_METRICS_ADDR") != ""
+	fs.Visit(func(fl *flag.Flag) { explicit = explicit || fl.Name == "metrics-addr" })
+	if f.local && !explicit {
+		addr = localMetricsAddr
+	}
+	srv, err := metrics.Serve(addr, reg, ready, log)
+	if err != nil && f.local && !explicit {
+		srv, err = metrics.Serve("127.0.0.1:0", reg, ready, log)
+		if err == nil {
+			log.Info("metrics port taken (another local job?); serving on a free port", "wanted", addr, "addr", srv.Addr())
+			return srv, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w (--metrics-addr \"\" disables the metrics server)", err)
+	}
+	log.Info("serving metrics", "addr", srv.Addr())
+	return srv, nil
+}
+
+// localMetricsAddr is where a local run serves metrics by default.
+const localMetricsAddr = "127.0.0.1:9091"
+
 // runLocal runs the job with an embedded server and in-process workers.
-func (f *runFlags) runLocal(ctx context.Context, req coordinator.Request, cm *metrics.Coordinator, ready *readiness, onStatus func(coordinator.Status), log *slog.Logger) (coordinator.Manifest, error) {
+// It completes req with the model's identity.
+func (f *runFlags) runLocal(ctx context.Context, req *coordinator.Request, cm *metrics.Coordinator, ready *readiness, onStatus func(coordinator.Status), log *slog.Logger) (manifest coordinator.Manifest, err error) {
 	if f.model == "" {
 		return coordinator.Manifest{}, errors.New("--local needs --model (a checkpoint folder, a model name, or nop)")
 	}
@@ -183,9 +297,28 @@ func (f *runFlags) runLocal(ctx context.Context, req coordinator.Request, cm *me
 	if closer, ok := model.(io.Closer); ok {
 		defer closer.Close()
 	}
+	req.Model = model.ID()
+	if fp, ok := model.(interface{ Fingerprint() string }); ok {
+		req.Model = fp.Fingerprint() // the content, wherever the checkpoint lies
+	}
+	if path, ok := localPath(f.output); ok {
+		if _, statErr := os.Stat(path); errors.Is(statErr, fs.ErrNotExist) {
+			// A run that finds nothing to do leaves no output behind.
+			defer func() {
+				if errors.Is(err, coordinator.ErrNoImages) {
+					os.RemoveAll(path)
+				}
+			}()
+		}
+		// The output folder is created readable by others, as any folder;
+		// only the job store under it (.blipflow) is private.
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return coordinator.Manifest{}, fmt.Errorf("--output: %w", err)
+		}
+	}
 	log.Info("running locally", "model", model.ID(), "store_dir", storeDir, "workers", f.workers)
 	return local.Run(ctx, local.Config{
-		StoreDir: storeDir, Request: req, Model: model, Workers: f.workers,
+		StoreDir: storeDir, Request: *req, Model: model, Workers: f.workers,
 		Worker:             worker.Config{BatchSize: f.batchSize, Concurrency: f.concurrency, Fetch: f.fetch},
 		Queue:              f.node.Queue,
 		Jobs:               f.node.Jobs,
@@ -232,10 +365,11 @@ func followAndFinish(ctx context.Context, coord *coordinator.Coordinator, job st
 	return coord.Finish(ctx, st)
 }
 
-// report prints the outcome; dead-lettered shards make it an error.
-func report(w io.Writer, m coordinator.Manifest) error {
-	fmt.Fprintf(w, "job %s: %d/%d shards done, %d rows (%d with errors), manifest %s\n",
-		m.Job, m.Done, m.Shards, m.Rows, m.ErrorRows, strings.TrimSuffix(m.Output, "/")+"/"+coordinator.ManifestKey(m.Job))
+// report prints the outcome with this run's duration and throughput;
+// dead-lettered shards make it an error.
+func report(w io.Writer, m coordinator.Manifest, run runStats) error {
+	fmt.Fprintf(w, "job %s: %d/%d shards done, %d rows (%d with errors); %s\nmanifest %s\n",
+		m.Job, m.Done, m.Shards, m.Rows, m.ErrorRows, run.summary(), strings.TrimSuffix(m.Output, "/")+"/"+coordinator.ManifestKey(m.Job))
 	for _, fail := range m.Failures {
 		fmt.Fprintf(w, "  failed shard %s (%d images, %d deliveries): %s\n", fail.Shard, fail.Images, fail.Deliveries, fail.Reason)
 	}

@@ -7,12 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-
 	"os"
+	"strings"
+
+	"blipflow/internal/genflags"
 
 	"blipflow/model/blas"
 	"blipflow/model/engine"
-	"blipflow/model/generate"
 	"blipflow/model/hub"
 )
 
@@ -20,49 +21,14 @@ func init() {
 	commands["caption"] = command{summary: "caption images (or answer a prompt about them)", run: runCaption}
 }
 
-// generationFlags registers the generation settings a user may override.
-// Only flags given on the command line override generation_config.json.
-func generationFlags(fs *flag.FlagSet) func() (generate.Config, error) {
-	keys := map[string]string{
-		"max-new-tokens": "max_new_tokens", "min-new-tokens": "min_new_tokens", "num-beams": "num_beams",
-		"num-return-sequences": "num_return_sequences", "repetition-penalty": "repetition_penalty",
-		"no-repeat-ngram-size": "no_repeat_ngram_size", "length-penalty": "length_penalty",
-		"early-stopping": "early_stopping", "do-sample": "do_sample", "temperature": "temperature",
-		"top-k": "top_k", "top-p": "top_p", "seed": "seed",
-	}
-	help := map[string]string{
-		"max-new-tokens": "most new tokens per caption", "min-new-tokens": "fewest new tokens before EOS may end a caption",
-		"num-beams": "beam search with this many beams (1: greedy)", "num-return-sequences": "captions returned per image",
-		"repetition-penalty": "penalty for repeating tokens (1: off)", "no-repeat-ngram-size": "never repeat an n-gram of this size (0: off)",
-		"length-penalty": "beam score length exponent", "early-stopping": "beam search stopping rule: true, false or never",
-		"do-sample": "sample instead of taking the best token", "temperature": "sampling temperature",
-		"top-k": "sample among the K best tokens", "top-p": "sample among the best tokens of this total probability",
-		"seed": "seed that makes sampling repeatable",
-	}
-	for flagName := range keys {
-		fs.String(flagName, "", help[flagName])
-	}
-	return func() (generate.Config, error) {
-		var cfg generate.Config
-		var err error
-		fs.Visit(func(f *flag.Flag) {
-			if key, ok := keys[f.Name]; ok && err == nil {
-				if e := cfg.Set(key, f.Value.String()); e != nil {
-					err = fmt.Errorf("--%s: %w", f.Name, e)
-				}
-			}
-		})
-		return cfg, err
-	}
-}
-
 func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("caption", flag.ContinueOnError)
 	model := fs.String("model", "", "checkpoint folder or Hugging Face model name (required)")
 	prompt := fs.String("prompt", "", "text the caption continues, e.g. \"Question: what is shown? Answer:\"")
+	promptFile := fs.String("prompt-file", "", "file with one prompt per line, the Nth for the Nth image (instead of --prompt)")
 	batch := fs.Int("batch-size", 8, "images encoded and decoded together")
 	backend := fs.String("backend", "", "BLAS backend: auto, go or openblas (default $BLIPFLOW_BLAS or auto)")
-	genConfig := generationFlags(fs)
+	gen := genflags.Register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: worker caption --model DIR|NAME [flags] IMAGE...")
 		fs.PrintDefaults()
@@ -78,7 +44,11 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 	if *batch < 1 {
 		return fmt.Errorf("--batch-size %d: must be positive", *batch)
 	}
-	gen, err := genConfig()
+	overrides, err := gen.Config()
+	if err != nil {
+		return err
+	}
+	prompts, err := imagePrompts(*prompt, *promptFile, len(images))
 	if err != nil {
 		return err
 	}
@@ -87,6 +57,9 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer e.Close()
+	if err := e.Generation.Merge(overrides).Validate(); err != nil {
+		return fmt.Errorf("generation settings (the checkpoint's with the flags): %w", err)
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	failed := 0
@@ -94,33 +67,41 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		chunk := images[lo:min(lo+*batch, len(images))]
+		hi := min(lo+*batch, len(images))
+		// Each image's lines are printed in input order: a bad image's
+		// error line where its captions would be.
+		readErr := make([]error, hi-lo)
 		var pixels []float32
-		var names []string
-		for _, path := range chunk {
+		var rowPrompts []string
+		for i, path := range images[lo:hi] {
 			px, err := e.Images.File(path)
 			if err != nil { // a bad image is reported and skipped; the rest go on
 				failed++
-				enc.Encode(map[string]string{"image": path, "error": err.Error()})
+				readErr[i] = err
 				continue
 			}
 			pixels = append(pixels, px...)
-			names = append(names, path)
+			rowPrompts = append(rowPrompts, prompts[lo+i])
 		}
-		if len(names) == 0 {
-			continue
+		var caps []engine.Caption
+		if len(rowPrompts) > 0 {
+			if caps, _, err = e.CaptionEach(pixels, rowPrompts, overrides, false); err != nil {
+				return err
+			}
 		}
-		caps, err := e.Caption(pixels, len(names), *prompt, gen)
-		if err != nil {
-			return err
-		}
-		for i, c := range caps {
+		for i, path := range images[lo:hi] {
+			if readErr[i] != nil {
+				enc.Encode(map[string]string{"image": path, "error": readErr[i].Error()})
+				continue
+			}
+			c := caps[0]
+			caps = caps[1:]
 			for k := range c.IDs {
 				enc.Encode(struct {
 					Image string `json:"image"`
 					IDs   []int  `json:"ids"`
 					Text  string `json:"text"`
-				}{names[i], nonNil(c.IDs[k]), c.Texts[k]})
+				}{path, nonNil(c.IDs[k]), c.Texts[k]})
 			}
 		}
 	}
@@ -128,6 +109,30 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%d of %d images could not be read (see their error lines)", failed, len(images))
 	}
 	return nil
+}
+
+// imagePrompts returns each image's prompt: the lines of file, one per
+// image, or prompt for all of them.
+func imagePrompts(prompt, file string, images int) ([]string, error) {
+	if file == "" {
+		prompts := make([]string, images)
+		for i := range prompts {
+			prompts[i] = prompt
+		}
+		return prompts, nil
+	}
+	if prompt != "" {
+		return nil, errors.New("--prompt and --prompt-file exclude each other")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--prompt-file: %w", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n"), "\n")
+	if len(lines) != images {
+		return nil, fmt.Errorf("--prompt-file %s: %d lines for %d images (want one prompt per image)", file, len(lines), images)
+	}
+	return lines, nil
 }
 
 // openEngine loads a checkpoint with the chosen BLAS backend, showing a

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"blipflow/model/engine"
 	"blipflow/model/hub"
@@ -41,17 +42,50 @@ func (e *embeddingModel) meta(s engine.EmbeddingSpec) schemas.Meta {
 		EmbeddingVectors: s.Vectors, EmbeddingDim: s.Dim, Normalized: s.Normalized}
 }
 
-// embedImages returns the flattened [Q*D] embedding of each image file.
-func (e *embeddingModel) embedImages(paths []string) ([][]float32, error) {
-	pixels, _, err := e.Images.BatchFiles(paths)
-	if err != nil {
-		return nil, err
+// readImages preprocesses image files into one batch, skipping the ones
+// that cannot be read or decoded: it returns the pixels of the good ones
+// and, by position in paths, the error of each bad one.
+func (e *embeddingModel) readImages(paths []string) ([]float32, int, []error) {
+	var pixels []float32
+	good := 0
+	errs := make([]error, len(paths))
+	for i, path := range paths {
+		px, err := e.Images.File(path)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		pixels = append(pixels, px...)
+		good++
 	}
-	out, err := e.EmbedImages(pixels, len(paths))
-	if err != nil {
-		return nil, err
+	return pixels, good, errs
+}
+
+// embedImages returns the flattened [Q*D] embedding of each image file; a
+// file that cannot be read has a nil embedding and its error.
+func (e *embeddingModel) embedImages(paths []string) ([][]float32, []error, error) {
+	pixels, good, errs := e.readImages(paths)
+	out := make([][]float32, len(paths))
+	if good == 0 {
+		return out, errs, nil
 	}
-	return splitRows(out, len(paths)), nil
+	flat, err := e.EmbedImages(pixels, good)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows := splitRows(flat, good)
+	for i := range out {
+		if errs[i] == nil {
+			out[i], rows = rows[0], rows[1:]
+		}
+	}
+	return out, errs, nil
+}
+
+// embedTexts returns the embedding of each text.
+func (e *embeddingModel) embedTexts(texts []string) ([][]float32, []error, error) {
+	out, err := e.EmbedTexts(texts)
+	return out, make([]error, len(texts)), err
 }
 
 // splitRows cuts x into n equal rows.
@@ -105,10 +139,12 @@ func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		meta = e.meta(spec)
-		embed = e.EmbedTexts
+		embed = e.embedTexts
 	}
 
+	var names []string
 	var vecs [][]float32
+	failed := 0
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
 	for lo := 0; lo < len(inputs); lo += *batchSize {
@@ -116,15 +152,24 @@ func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		batch := inputs[lo:min(lo+*batchSize, len(inputs))]
-		out, err := embed(batch)
+		out, errs, err := embed(batch)
 		if err != nil {
 			return err
 		}
-		if *outPath != "" {
-			vecs = append(vecs, out...)
-			continue
-		}
 		for i, v := range out {
+			if errs[i] != nil { // a bad image is reported in its place; the rest go on
+				failed++
+				if *outPath != "" {
+					fmt.Fprintf(os.Stderr, "worker embed: %s: %v\n", batch[i], errs[i])
+				} else if err := enc.Encode(map[string]string{"input": batch[i], "error": errs[i].Error()}); err != nil {
+					return err
+				}
+				continue
+			}
+			if *outPath != "" {
+				names, vecs = append(names, batch[i]), append(vecs, v)
+				continue
+			}
 			var value any = v
 			if !*texts {
 				value = splitRows(v, meta.EmbeddingVectors)
@@ -134,10 +179,22 @@ func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
-	if *outPath == "" {
-		return nil
+	if *outPath != "" {
+		meta.CreatedAt = time.Now().UTC()
+		if err := writeEmbeddingsTable(*outPath, meta, names, vecs); err != nil {
+			return err
+		}
+		kind := "image"
+		if *texts {
+			kind = "text"
+		}
+		fmt.Fprintf(stdout, "%s: %d %s embeddings (%d vectors of %d, %s) from %s\n",
+			*outPath, len(vecs), kind, meta.EmbeddingVectors, meta.EmbeddingDim, meta.EmbeddingKind, e.Name)
 	}
-	return writeEmbeddingsTable(*outPath, meta, inputs, vecs)
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be read (see their error lines)", failed, len(inputs))
+	}
+	return nil
 }
 
 // writeEmbeddingsTable writes names and vecs as a Parquet embeddings table.

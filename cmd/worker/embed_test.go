@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"blipflow/internal/fixtures"
 	"blipflow/model/safetensors"
@@ -194,10 +196,13 @@ func TestEmbedWritesTable(t *testing.T) {
 			if err := runEmbed(context.Background(), args, &stdout); err != nil {
 				t.Fatal(err)
 			}
-			if stdout.Len() != 0 {
-				t.Errorf("printed %q with --out", stdout.String())
+			if want := fmt.Sprintf("%s: %d ", out, len(tc.inputs)); !strings.HasPrefix(stdout.String(), want) {
+				t.Errorf("summary %q, want it to start %q", stdout.String(), want)
 			}
 			meta, keys, vecs := scanTable(t, out)
+			if time.Since(meta.CreatedAt) > time.Hour || meta.CreatedAt.After(time.Now()) {
+				t.Errorf("created_at %v is not the time of writing", meta.CreatedAt)
+			}
 			got := schemas.Meta{Model: meta.Model, EmbeddingKind: meta.EmbeddingKind, EmbeddingVectors: meta.EmbeddingVectors,
 				EmbeddingDim: meta.EmbeddingDim, Normalized: meta.Normalized}
 			if got != tc.want {
@@ -228,7 +233,7 @@ func TestEmbedErrors(t *testing.T) {
 		{"no model", []string{good}, "--model"},
 		{"no inputs", []string{"--model", itm}, "INPUT"},
 		{"zero batch", []string{"--model", itm, "--batch-size", "0", good}, "--batch-size"},
-		{"missing image", []string{"--model", itm, good, missing}, missing},
+		{"missing image", []string{"--model", itm, good, missing}, "1 of 2 images could not be read"},
 		{"text on a captioning checkpoint", []string{"--model", opt, "--text", "a cat"}, "text_projection.weight"},
 		{"not a checkpoint", []string{"--model", dir, good}, dir},
 		{"unwritable table", []string{"--model", itm, "--out", filepath.Join(dir, "no", "such", "t.parquet"), good}, "t.parquet"},
@@ -237,5 +242,30 @@ func TestEmbedErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error mentioning %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// A bad image is an error line in its place (or left out of the table);
+// the other images are embedded, and the command fails at the end.
+func TestEmbedGoesOnAfterABadImage(t *testing.T) {
+	itm := fixtures.Path("itm-tiny", "model")
+	good1, bad, good2 := fixtures.Path("images", "chelsea.png"), fixtures.Path("itm-tiny", "model", "config.json"), fixtures.Path("images", "coffee.png")
+	var out bytes.Buffer
+	err := runEmbed(context.Background(), []string{"--model", itm, good1, bad, good2}, &out)
+	if err == nil || !strings.Contains(err.Error(), "1 of 3") {
+		t.Fatalf("error %v, want one counting the bad image", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "chelsea.png") || !strings.Contains(lines[0], `"embedding"`) ||
+		!strings.Contains(lines[1], `"error"`) || !strings.Contains(lines[2], "coffee.png") || !strings.Contains(lines[2], `"embedding"`) {
+		t.Fatalf("output:\n%.400s", out.String())
+	}
+	table := filepath.Join(t.TempDir(), "t.parquet")
+	err = runEmbed(context.Background(), []string{"--model", itm, "--out", table, good1, bad, good2}, &bytes.Buffer{})
+	if err == nil {
+		t.Fatal("no error for the bad image")
+	}
+	if _, keys, _ := scanTable(t, table); !slices.Equal(keys, []string{good1, good2}) {
+		t.Fatalf("table keys %q, want the good images", keys)
 	}
 }

@@ -51,25 +51,36 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
+	failed := 0
 	for lo := 0; lo < len(images); lo += *batchSize {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		batch := images[lo:min(lo+*batchSize, len(images))]
-		pixels, _, err := e.Images.BatchFiles(batch)
-		if err != nil {
-			return err
-		}
-		probs, err := e.Match(pixels, len(batch), *text)
-		if err != nil {
-			return err
+		pixels, good, errs := e.readImages(batch)
+		var probs []float64
+		if good > 0 {
+			if probs, err = e.Match(pixels, good, *text); err != nil {
+				return err
+			}
 		}
 		for i, img := range batch {
-			p := probs[i]
+			if errs[i] != nil { // a bad image is reported in its place; the rest go on
+				failed++
+				if err := enc.Encode(map[string]string{"image": img, "error": errs[i].Error()}); err != nil {
+					return err
+				}
+				continue
+			}
+			p := probs[0]
+			probs = probs[1:]
 			if err := enc.Encode(matchLine{Image: img, Text: *text, Probability: p}); err != nil {
 				return err
 			}
 		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d images could not be read (see their error lines)", failed, len(images))
 	}
 	return nil
 }

@@ -50,11 +50,25 @@ func TestMatchErrors(t *testing.T) {
 		{"no images", []string{"--model", itm, "--text", "a cat"}, "IMAGE"},
 		{"zero batch", []string{"--model", itm, "--text", "a cat", "--batch-size", "0", good}, "--batch-size"},
 		{"captioning checkpoint", []string{"--model", opt, "--text", "a cat", good}, "itm_head.weight"},
-		{"missing image", []string{"--model", itm, "--text", "a cat", "nowhere.png"}, "nowhere.png"},
+		{"missing image", []string{"--model", itm, "--text", "a cat", "nowhere.png"}, "1 of 1 images could not be read"},
 	} {
 		err := runMatch(context.Background(), tc.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error mentioning %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+func TestMatchGoesOnAfterABadImage(t *testing.T) {
+	itm := fixtures.Path("itm-tiny", "model")
+	good, bad := fixtures.Path("images", "chelsea.png"), fixtures.Path("itm-tiny", "model", "config.json")
+	var out bytes.Buffer
+	err := runMatch(context.Background(), []string{"--model", itm, "--text", "a cat", bad, good}, &out)
+	if err == nil || !strings.Contains(err.Error(), "1 of 2") {
+		t.Fatalf("error %v, want one counting the bad image", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"error"`) || !strings.Contains(lines[1], `"probability"`) {
+		t.Fatalf("output:\n%s", out.String())
 	}
 }

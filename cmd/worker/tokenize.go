@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 
+	"blipflow/internal/cli"
 	"blipflow/model/tokenizer"
 )
 
@@ -60,7 +61,7 @@ func runTokenize(_ context.Context, args []string, stdout io.Writer) error {
 func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := cli.Parse(fs, args); err != nil {
 			return nil, err
 		}
 		rest := fs.Args()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"strings"
 	"testing"
@@ -33,5 +34,20 @@ func TestRun(t *testing.T) {
 		if code := run("prog", cmds, c.args, &out, &errOut); code != c.code || !strings.Contains(out.String(), c.stdout) || !strings.Contains(errOut.String(), c.stderr) {
 			t.Errorf("run(%q) = %d, stdout %q, stderr %q", c.args, code, out.String(), errOut.String())
 		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	var out bytes.Buffer
+	fs := flag.NewFlagSet("caption", flag.ContinueOnError)
+	fs.SetOutput(&out)
+	fs.Int("max-new-tokens", 0, "most new tokens")
+	err := Parse(fs, []string{"--max-new-tokens", "abc"})
+	if err == nil || !strings.Contains(err.Error(), `invalid value "abc" for flag -max-new-tokens`) || out.Len() != 0 {
+		t.Fatalf("error %v, printed %q; want the error only", err, out.String())
+	}
+	err = Parse(fs, []string{"-h"})
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "-max-new-tokens int") {
+		t.Fatalf("-h: %v, printed %q", err, out.String())
 	}
 }

@@ -115,7 +115,81 @@ func (t *T5) feedForward(g *nn.Graph, x *G.Node, l t5Layer) *G.Node {
 }
 
 // encode runs the encoder on embeddings x [B,T,D] with padding mask [B,T].
+// T5's position bias depends on the distance between steps, so padding
+// between a row's tokens (the processor puts it after the image tokens)
+// would change the distances its tokens see. Each row's tokens are
+// therefore moved together behind its padding, giving the distances the
+// row has alone, and the outputs are put back in place.
 func (t *T5) encode(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
+	perm, inv, mask := packTokens(mask)
+	if perm != nil {
+		x = gatherSteps(g, x, perm)
+	}
+	out := t.encodePacked(g, x, mask)
+	if perm != nil {
+		out = gatherSteps(g, out, inv)
+	}
+	return out
+}
+
+// packTokens returns, when some row has padding between its tokens, the
+// order of each row's steps that puts its padding first and its tokens
+// after it in their order (perm), the inverse order and the mask in the
+// new order; else nil orders and mask unchanged.
+func packTokens(mask [][]int) (perm, inv, packed [][]int) {
+	needed := false
+	for _, row := range mask {
+		first, last, ones := -1, -1, 0
+		for j, keep := range row {
+			if keep != 0 {
+				if first < 0 {
+					first = j
+				}
+				last, ones = j, ones+1
+			}
+		}
+		needed = needed || (ones > 0 && last-first+1 != ones)
+	}
+	if !needed {
+		return nil, nil, mask
+	}
+	perm, inv, packed = make([][]int, len(mask)), make([][]int, len(mask)), make([][]int, len(mask))
+	for r, row := range mask {
+		for j, keep := range row {
+			if keep == 0 {
+				perm[r] = append(perm[r], j)
+			}
+		}
+		for j, keep := range row {
+			if keep != 0 {
+				perm[r] = append(perm[r], j)
+			}
+		}
+		inv[r], packed[r] = make([]int, len(row)), make([]int, len(row))
+		for j, src := range perm[r] {
+			inv[r][src] = j
+			packed[r][j] = row[src]
+		}
+	}
+	return perm, inv, packed
+}
+
+// gatherSteps reorders the steps of each row of x [B,T,D]: step j of row r
+// becomes step order[r][j] of x.
+func gatherSteps(g *nn.Graph, x *G.Node, order [][]int) *G.Node {
+	return g.Func("gather_steps", shapeSame, func(in [][]float32, s []shapeT, out []float32) error {
+		n, d := s[0][1], s[0][2]
+		for r, row := range order {
+			for j, src := range row {
+				copy(out[(r*n+j)*d:(r*n+j+1)*d], in[0][(r*n+src)*d:(r*n+src+1)*d])
+			}
+		}
+		return nil
+	}, x)
+}
+
+// encodePacked runs the encoder layers on x [B,T,D] with padding mask [B,T].
+func (t *T5) encodePacked(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
 	b, n := len(mask), len(mask[0])
 	attn := make([]float32, b*n*n)
 	for r := range mask {

@@ -20,7 +20,7 @@ func (e *Engine) CheckCaption(prompt string, gen generate.Config) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("engine: generation settings: %w", err)
 	}
-	ids, _, err := e.prompts(1, prompt)
+	ids, _, err := e.prompts([]string{prompt})
 	if err != nil {
 		return err
 	}

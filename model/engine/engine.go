@@ -142,23 +142,40 @@ type Caption struct {
 // prompt (empty: a plain caption). gen overrides the checkpoint's
 // generation defaults.
 func (e *Engine) Caption(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, error) {
-	caps, _, err := e.run(pixels, n, prompt, gen, false)
+	caps, _, err := e.run(pixels, repeat(prompt, n), gen, false)
 	return caps, err
 }
 
 // CaptionAndEmbed captions n images and returns their image embedding
 // (see ImageEmbedding) from one run of the vision encoder and Q-Former.
 func (e *Engine) CaptionAndEmbed(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, []float32, error) {
-	return e.run(pixels, n, prompt, gen, true)
+	return e.run(pixels, repeat(prompt, n), gen, true)
+}
+
+// CaptionEach captions len(prompts) images, each continuing its own prompt
+// (visual question answering over a dataset). The rows are decoded as one
+// batch; each gets the tokens it would get alone. With embed set it also
+// returns the image embedding.
+func (e *Engine) CaptionEach(pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
+	return e.run(pixels, prompts, gen, embed)
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
 }
 
 // run encodes the images once, captions them and, when embed is set, also
 // returns their image embedding.
-func (e *Engine) run(pixels []float32, n int, prompt string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
+func (e *Engine) run(pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
 	if e.Model.LM == nil {
 		return nil, nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
 	}
-	ids, mask, err := e.prompts(n, prompt)
+	n := len(prompts)
+	ids, mask, err := e.prompts(prompts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -189,28 +206,36 @@ func (e *Engine) run(pixels []float32, n int, prompt string, gen generate.Config
 	return out, emb, nil
 }
 
-// prompts builds the language model's input ids for n images sharing one
-// prompt.
-func (e *Engine) prompts(n int, prompt string) (ids, mask [][]int, err error) {
-	var row []int
-	if prompt == "" && e.Model.Config.DecoderOnly() {
-		row = e.Processor.ImageOnly()
-	} else {
-		b, err := e.Processor.Encode([]string{prompt}, processor.Options{PadSide: tokenizer.Left})
-		if err != nil {
-			return nil, nil, fmt.Errorf("engine: prompt %q: %w", prompt, err)
-		}
-		row = b.InputIDs[0]
+// prompts builds the language model's input ids and attention mask for
+// one prompt per image, left-padded to the longest as the reference
+// processor pads a batch. A decoder-only model without any prompt starts
+// from the image tokens and BOS.
+func (e *Engine) prompts(prompts []string) (ids, mask [][]int, err error) {
+	allEmpty := true
+	for _, p := range prompts {
+		allEmpty = allEmpty && p == ""
 	}
-	for i := 0; i < n; i++ {
-		ids = append(ids, row)
-		m := make([]int, len(row))
-		for j := range m {
-			m[j] = 1
+	if allEmpty && e.Model.Config.DecoderOnly() {
+		row := e.Processor.ImageOnly()
+		for range prompts {
+			ids = append(ids, row)
+			mask = append(mask, ones(len(row)))
 		}
-		mask = append(mask, m)
+		return ids, mask, nil
 	}
-	return ids, mask, nil
+	b, err := e.Processor.Encode(prompts, processor.Options{PadSide: tokenizer.Left})
+	if err != nil {
+		return nil, nil, fmt.Errorf("engine: prompts %q: %w", prompts, err)
+	}
+	return b.InputIDs, b.AttentionMask, nil
+}
+
+func ones(n int) []int {
+	m := make([]int, n)
+	for j := range m {
+		m[j] = 1
+	}
+	return m
 }
 
 // imageConfig reads the checkpoint's image processor settings. A checkpoint

@@ -323,6 +323,24 @@ type settings struct {
 // (its global max_length default of 20, counted from the end of the prompt).
 const defaultNewTokens = 20
 
+// Validate checks the settings as generation would resolve them (ranges
+// and combinations such as num_return_sequences against num_beams), so a
+// command can refuse them before any work starts.
+func (c Config) Validate() error {
+	_, err := c.resolve()
+	return err
+}
+
+// WithLengthDefault returns c with max_new_tokens set to the reference
+// default (20) when neither it nor max_length is set, so a record of the
+// settings says how long the captions could be.
+func (c Config) WithLengthDefault() Config {
+	if c.MaxNewTokens == nil && c.MaxLength == nil {
+		c.MaxNewTokens = Int(defaultNewTokens)
+	}
+	return c
+}
+
 func (c Config) resolve() (settings, error) {
 	s := settings{
 		maxNew:        defaultNewTokens,
@@ -440,10 +458,3 @@ func (s settings) limitsFor(promptLen int) (limits, error) {
 
 // errNoRows reports a call without input rows.
 var errNoRows = errors.New("generate: no input rows")
-
-// Validate reports settings that generation would refuse (conflicting or
-// out-of-range values), without generating.
-func (c Config) Validate() error {
-	_, err := c.resolve()
-	return err
-}

@@ -189,13 +189,21 @@ func tokenFromEnv() string {
 	return strings.TrimSpace(string(data))
 }
 
+// isDir reports whether path is an existing folder.
+func isDir(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
+}
+
 // Resolve returns the local folder of the model named by ref.
 //
 // A ref naming an existing folder is returned unchanged. Otherwise ref is a
 // Hub repository id ORG/NAME with an optional "@REVISION" (default "main").
 // A cached snapshot holding the files BLIP-2 needs is used without any
 // network access; otherwise the missing files are downloaded from the Hub
-// into the cache, unless offline mode is on, which is an error.
+// into the cache, unless offline mode is on, which is an error. A ref whose
+// first segment is an existing local folder (models/opt-tiny beside a
+// models/ folder) is a mistyped path, not a Hub id: it fails at once.
 func Resolve(ctx context.Context, ref string, opts Options) (string, error) {
 	if info, err := os.Stat(ref); err == nil {
 		if !info.IsDir() {
@@ -216,10 +224,18 @@ func Resolve(ctx context.Context, ref string, opts Options) (string, error) {
 	if len(missing) == 0 {
 		return dir, nil
 	}
+	if first, _, _ := strings.Cut(r.Repo, "/"); isDir(first) {
+		return "", fmt.Errorf("model %s: no such folder (%s/ exists here, so it names a local path); as a Hugging Face Hub repo id it is not in the cache either — pass an existing checkpoint folder, or run where no folder %s/ exists to download the repo",
+			ref, first, first)
+	}
 	if s.offline {
 		return "", fmt.Errorf("model %s: %w (offline mode, HF_HUB_OFFLINE=1): %s lacks %s; download it once with network access",
 			r, ErrNotCached, cache.root, strings.Join(missing, ", "))
 	}
 	f := newFetcher(s, r, cache)
-	return f.fetch(ctx)
+	dir, err = f.fetch(ctx)
+	if err != nil {
+		return "", fmt.Errorf("model %s: no such local folder, and as a Hugging Face Hub repo id: %w", ref, err)
+	}
+	return dir, nil
 }

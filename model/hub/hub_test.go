@@ -489,3 +489,19 @@ func BenchmarkResolveDownload(b *testing.B) {
 		}
 	}
 }
+
+// A one-slash path beside an existing folder is a mistyped local path: it
+// fails at once, saying so, without trying the Hub.
+func TestResolveMistypedLocalPathFailsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "models"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	t.Setenv("HF_HUB_CACHE", filepath.Join(dir, "cache"))
+	t.Setenv("HF_ENDPOINT", "http://127.0.0.1:1") // reaching it would fail otherwise
+	_, err := Resolve(context.Background(), "models/opt-tiny", Options{})
+	if err == nil || !strings.Contains(err.Error(), "no such folder") || !strings.Contains(err.Error(), "Hub") {
+		t.Fatalf("error %v, want no such folder, mentioning the Hub reading", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"blipflow/model/engine"
 	"blipflow/model/generate"
@@ -17,6 +18,8 @@ type Model struct {
 	e   *engine.Engine
 	id  string
 	gen generate.Config
+	// parsed caches the generation settings of each task's Generation.
+	parsed sync.Map
 }
 
 var _ pipeline.Model = (*Model)(nil)
@@ -29,9 +32,16 @@ func Loader(opts engine.Options, gen generate.Config) pipeline.ModelLoader {
 		if err != nil {
 			return nil, err
 		}
+		if err := e.Generation.Merge(gen).Validate(); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("generation settings (%s's with the overrides): %w", ref, err)
+		}
 		return &Model{e: e, id: e.Name + "@" + e.Fingerprint, gen: gen}, nil
 	}
 }
+
+// Fingerprint identifies the checkpoint's content (see engine.Fingerprint).
+func (m *Model) Fingerprint() string { return m.e.Fingerprint }
 
 // ID names the model as the user gave it and, as its revision, the
 // checkpoint's content fingerprint (what `worker search` checks a table
@@ -52,12 +62,17 @@ func (m *Model) EmbeddingSpec() pipeline.EmbeddingSpec {
 func (m *Model) Preprocessor() (pipeline.Preprocessor, error) { return m.e.Images, nil }
 
 // CheckTask implements pipeline.TaskChecker: captions need a language
-// model, a prompt that fits its positions and valid generation settings.
+// model, valid generation settings and a prompt that fits its positions
+// (per-row prompts of a prompt column are checked as their rows run).
 func (m *Model) CheckTask(task pipeline.Task) error {
 	if !task.Caption {
 		return nil
 	}
-	return m.e.CheckCaption(task.Prompt, m.gen)
+	gen, err := m.generation(task)
+	if err != nil {
+		return err
+	}
+	return m.e.CheckCaption(task.Prompt, gen)
 }
 
 // Run captions and/or embeds the batch: the vision encoder and Q-Former run
@@ -82,15 +97,23 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 	var err error
 	switch {
 	case task.Caption:
-		var caps []engine.Caption
-		if task.Embed { // one vision and Q-Former run serves both
-			caps, emb, err = m.e.CaptionAndEmbed(pixels, len(batch), task.Prompt, m.gen)
-		} else {
-			caps, err = m.e.Caption(pixels, len(batch), task.Prompt, m.gen)
-		}
+		gen, err := m.generation(task)
 		if err != nil {
 			return nil, err
 		}
+		prompts := make([]string, len(batch))
+		for i, img := range batch {
+			prompts[i] = task.Prompt
+			if img.Prompt != "" {
+				prompts[i] = img.Prompt
+			}
+		}
+		// one vision and Q-Former run serves both captions and embeddings
+		caps, e, err := m.e.CaptionEach(pixels, prompts, gen, task.Embed)
+		if err != nil {
+			return nil, err
+		}
+		emb = e
 		for i, c := range caps {
 			out[i].Captions = c.Texts
 			for _, ids := range c.IDs {
@@ -115,17 +138,44 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 	return out, nil
 }
 
+// generation returns the loader's overrides with the task's on top (the
+// job's settings, carried in its spec).
+func (m *Model) generation(task pipeline.Task) (generate.Config, error) {
+	if task.Generation == "" {
+		return m.gen, nil
+	}
+	if v, ok := m.parsed.Load(task.Generation); ok {
+		return v.(generate.Config), nil
+	}
+	over, err := generate.ParseConfig([]byte(task.Generation))
+	if err != nil {
+		return generate.Config{}, fmt.Errorf("job generation settings: %w", err)
+	}
+	gen := m.gen.Merge(over)
+	if err := m.e.Generation.Merge(gen).Validate(); err != nil {
+		return generate.Config{}, fmt.Errorf("job generation settings with %s's: %w", m.e.Name, err)
+	}
+	m.parsed.Store(task.Generation, gen)
+	return gen, nil
+}
+
 // GenerationSettings describes, as JSON, the generation settings the
 // captions of task are made with (the checkpoint's defaults merged with the
-// overrides, and the prompt), for the tables' metadata.
+// overrides, with the length limit that applied, and the prompt or the
+// prompt column), for the tables' metadata.
 func (m *Model) GenerationSettings(task pipeline.Task) string {
 	if !task.Caption {
 		return ""
 	}
+	gen, err := m.generation(task)
+	if err != nil {
+		return ""
+	}
 	raw, err := json.Marshal(struct {
 		generate.Config
-		Prompt string `json:"prompt"`
-	}{m.e.Generation.Merge(m.gen), task.Prompt})
+		Prompt       string `json:"prompt"`
+		PromptColumn string `json:"prompt_column,omitempty"`
+	}{m.e.Generation.Merge(gen).WithLengthDefault(), task.Prompt, task.PromptColumn})
 	if err != nil {
 		return ""
 	}

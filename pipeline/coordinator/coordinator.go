@@ -92,9 +92,13 @@ type Request struct {
 	// DedupTable is an earlier results table (a file path or URL) whose
 	// contents count as processed; it implies Dedup.
 	DedupTable string
-	// Model, when the coordinator has the model the job runs with (local
-	// mode), checks the task before anything is published.
-	Model pipeline.Model
+	// Model identifies the model the job is for: its content fingerprint
+	// when the coordinator loaded it (local mode), else the name given.
+	// Another model makes another job.
+	Model string
+	// Checker, when the coordinator has the model the job runs with
+	// (local mode), checks the task before anything is published.
+	Checker pipeline.Model
 	// AllowLocalPaths lets a manifest name local paths and s3://
 	// locations outside its own folder (or --base).
 	AllowLocalPaths bool
@@ -120,7 +124,9 @@ func (c *Coordinator) openInput(ctx context.Context, req Request) (sharding.Inpu
 	return sharding.OpenInput(ctx, req.Input, req.InputOptions, c.cfg.OpenStore)
 }
 
-// JobID derives a job id from what the request computes.
+// JobID derives a job id from what the request computes. Input and Output
+// should be normalised locations (a store's URL), so that spellings of the
+// same folder (out, out/, ./out) make the same job.
 func JobID(req Request) string {
 	h := sha256.New()
 	for _, part := range []string{req.Input, req.Output, req.Task.Name(), req.Task.Prompt,
@@ -134,6 +140,12 @@ func JobID(req Request) string {
 	if !req.InputOptions.IsZero() {
 		fmt.Fprintf(h, "input\x00%s\x00", req.InputOptions)
 	}
+	if req.Model != "" {
+		fmt.Fprintf(h, "model\x00%s\x00", req.Model)
+	}
+	if req.Task.PromptColumn != "" || req.Task.Generation != "" {
+		fmt.Fprintf(h, "generation\x00%s\x00%s\x00", req.Task.PromptColumn, req.Task.Generation)
+	}
 	return "job-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
@@ -142,44 +154,62 @@ func JobID(req Request) string {
 // published job again changes nothing; a coordinator that died while
 // publishing re-publishes, and the stream drops the duplicates.
 func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, error) {
-	if req.ID == "" {
-		req.ID = JobID(req)
-	}
-	if err := sharding.ValidID(req.ID); err != nil {
-		return jobstate.Spec{}, fmt.Errorf("job: %w", err)
-	}
-	if req.ShardSize <= 0 {
-		return jobstate.Spec{}, fmt.Errorf("job %s: shard size %d: want at least 1", req.ID, req.ShardSize)
-	}
-	if req.Model != nil {
-		if err := pipeline.CheckTask(req.Model, req.Task); err != nil {
-			return jobstate.Spec{}, fmt.Errorf("job %s: %w", req.ID, err)
+	if req.ID != "" {
+		if err := sharding.ValidID(req.ID); err != nil {
+			return jobstate.Spec{}, fmt.Errorf("job: %w", err)
 		}
 	}
+	if req.ShardSize <= 0 {
+		return jobstate.Spec{}, fmt.Errorf("shard size %d: want at least 1", req.ShardSize)
+	}
+	if req.Checker != nil {
+		if err := pipeline.CheckTask(req.Checker, req.Task); err != nil {
+			return jobstate.Spec{}, err
+		}
+	}
+	req.Input, req.Output = storage.NormalizeLocation(req.Input), storage.NormalizeLocation(req.Output)
 	input, err := c.openInput(ctx, req)
 	if err != nil {
-		return jobstate.Spec{}, fmt.Errorf("job %s input: %w", req.ID, err)
+		return jobstate.Spec{}, fmt.Errorf("input %s: %w", req.Input, err)
 	}
 	output, err := c.cfg.OpenStore(ctx, req.Output)
 	if err != nil {
-		return jobstate.Spec{}, fmt.Errorf("job %s output: %w", req.ID, err)
+		return jobstate.Spec{}, fmt.Errorf("output %s: %w", req.Output, err)
 	}
 	var sourceRoot string
 	if m, ok := input.(sharding.ManifestInput); ok && !req.AllowLocalPaths {
 		if sourceRoot, err = m.Root(); err != nil {
-			return jobstate.Spec{}, fmt.Errorf("job %s input: %w", req.ID, err)
+			return jobstate.Spec{}, fmt.Errorf("input %s: %w", req.Input, err)
 		}
 	}
+	if req.ID == "" {
+		named := req
+		named.Input, named.Output = input.URL(), output.URL()
+		req.ID = JobID(named)
+	}
+	var generation json.RawMessage
+	if req.Task.Generation != "" {
+		generation = json.RawMessage(req.Task.Generation)
+	}
+	created := time.Now().UTC()
 	spec, err := c.cfg.Jobs.CreateSpec(ctx, jobstate.Spec{
 		ID: req.ID, Input: input.URL(), Output: output.URL(), Task: req.Task.Name(), Prompt: req.Task.Prompt,
-		ShardSize: req.ShardSize, Filter: filterSummary(req.Filter), CreatedAt: time.Now().UTC(),
+		PromptColumn: req.Task.PromptColumn, Generation: generation, Model: req.Model,
+		ShardSize: req.ShardSize, Filter: filterSummary(req.Filter), CreatedAt: created,
 		Dedup: dedupSpec(req), SourceRoot: sourceRoot, AllowPrivateAddresses: req.AllowPrivateAddresses,
 	})
 	if err != nil {
 		return jobstate.Spec{}, err
 	}
 	log := c.cfg.Log.With("job", spec.ID)
+	if !spec.CreatedAt.Equal(created) {
+		log.Info("resuming the earlier job with the same input, output, model and settings",
+			"started", spec.CreatedAt.Local().Format(time.DateTime), "output", spec.Output)
+	}
 	if spec.Published {
+		if err := c.markLatest(ctx, output, spec.ID); err != nil {
+			return jobstate.Spec{}, err
+		}
 		log.Info("job already published; following it", "shards", spec.Shards, "images", spec.Images)
 		return spec, nil
 	}
@@ -191,6 +221,17 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 	items, err := c.collect(ctx, input, req.Filter)
 	if err != nil {
 		return jobstate.Spec{}, fmt.Errorf("job %s: %w", spec.ID, err)
+	}
+	if len(items) == 0 {
+		return jobstate.Spec{}, fmt.Errorf("job %s: %w in %s (%s)", spec.ID, ErrNoImages, spec.Input, spec.Filter)
+	}
+	if col := req.Task.PromptColumn; col != "" {
+		if _, ok := items[0].Extra[col]; !ok {
+			return jobstate.Spec{}, fmt.Errorf("job %s: prompt column %q is not a column of the input %s", spec.ID, col, spec.Input)
+		}
+	}
+	if err := c.markLatest(ctx, output, spec.ID); err != nil {
+		return jobstate.Spec{}, err
 	}
 	shards, err := sharding.PlanInput(input, items, req.ShardSize)
 	if err != nil {
@@ -284,3 +325,32 @@ func (c *Coordinator) shardTask(ctx context.Context, output storage.Store, job s
 
 // KeyListFile is the output key of a large shard's key list.
 func KeyListFile(job, shard string) string { return job + "/shardlists/" + shard + ".json" }
+
+// ErrNoImages reports an input in which the filter kept no image.
+var ErrNoImages = errors.New("no images found")
+
+// LatestFile is the key, under a job's output, of a file naming the last
+// job submitted there (its id on one line), so that `coordinator status
+// --local --output OUT` and people find it without the id.
+const LatestFile = "latest"
+
+// markLatest records job as the latest job of output.
+func (c *Coordinator) markLatest(ctx context.Context, output storage.Store, job string) error {
+	if err := output.Write(ctx, LatestFile, []byte(job+"\n")); err != nil {
+		return fmt.Errorf("job %s: mark it latest in %s: %w", job, output.URL(), err)
+	}
+	return nil
+}
+
+// Latest returns the id of the latest job submitted to output.
+func Latest(ctx context.Context, output storage.Store) (string, error) {
+	data, err := output.Read(ctx, LatestFile)
+	if err != nil {
+		return "", fmt.Errorf("latest job of %s: %w", output.URL(), err)
+	}
+	job := strings.TrimSpace(string(data))
+	if err := sharding.ValidID(job); err != nil {
+		return "", fmt.Errorf("latest job of %s: %w", output.URL(), err)
+	}
+	return job, nil
+}

@@ -26,11 +26,19 @@ type Config struct {
 // Spec describes a job: what to run on which input, and how far the
 // coordinator got publishing it.
 type Spec struct {
-	ID        string `json:"id"`
-	Input     string `json:"input"`
-	Output    string `json:"output"`
-	Task      string `json:"task"`
-	Prompt    string `json:"prompt,omitempty"`
+	ID     string `json:"id"`
+	Input  string `json:"input"`
+	Output string `json:"output"`
+	Task   string `json:"task"`
+	Prompt string `json:"prompt,omitempty"`
+	// PromptColumn names the manifest column with each image's prompt.
+	PromptColumn string `json:"prompt_column,omitempty"`
+	// Generation overrides the workers' caption generation settings (a
+	// generation_config.json object).
+	Generation json.RawMessage `json:"generation,omitempty"`
+	// Model names the model the job was submitted for (with its content
+	// fingerprint when the coordinator loaded it); informational.
+	Model     string `json:"model,omitempty"`
 	ShardSize int    `json:"shard_size"`
 	// Filter is a readable summary of the input filter.
 	Filter string `json:"filter,omitempty"`
@@ -68,7 +76,8 @@ type Spec struct {
 func (s Spec) SameWork(o Spec) bool {
 	return s.Input == o.Input && s.Output == o.Output && s.Task == o.Task &&
 		s.Prompt == o.Prompt && s.ShardSize == o.ShardSize && s.Filter == o.Filter &&
-		s.Dedup.equal(o.Dedup)
+		s.Dedup.equal(o.Dedup) && s.PromptColumn == o.PromptColumn && string(s.Generation) == string(o.Generation) &&
+		(s.Model == "" || o.Model == "" || s.Model == o.Model)
 }
 
 // Shard states.
@@ -294,16 +303,16 @@ func (s *Store) WatchShards(ctx context.Context, job string, fn func(shard strin
 
 // Progress sums up a job.
 type Progress struct {
-	Published bool // every shard is in the queue
-	Shards    int  // planned shards (0 until the plan is published)
-	Done      int  // shards with output
-	Failed    int  // dead-lettered shards
-	Retrying  int  // shards whose last delivery failed
-	Images    int  // planned images
-	Rows      int  // rows written
-	ErrorRows int  // rows with an error
+	Published bool `json:"published"`  // every shard is in the queue
+	Shards    int  `json:"shards"`     // planned shards (0 until the plan is published)
+	Done      int  `json:"done"`       // shards with output
+	Failed    int  `json:"failed"`     // dead-lettered shards
+	Retrying  int  `json:"retrying"`   // shards whose last delivery failed
+	Images    int  `json:"images"`     // planned images
+	Rows      int  `json:"rows"`       // rows written
+	ErrorRows int  `json:"error_rows"` // rows with an error
 	// Duplicates counts rows skipped as copies of earlier content.
-	Duplicates int
+	Duplicates int `json:"duplicate_rows"`
 }
 
 // Complete reports whether every planned shard is done or failed.

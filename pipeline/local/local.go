@@ -89,8 +89,8 @@ func Run(ctx context.Context, cfg Config) (coordinator.Manifest, error) {
 		return coordinator.Manifest{}, err
 	}
 	req := cfg.Request
-	if req.Model == nil {
-		req.Model = cfg.Model
+	if req.Checker == nil {
+		req.Checker = cfg.Model
 	}
 	spec, err := coord.Submit(ctx, req)
 	if err != nil {

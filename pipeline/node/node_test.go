@@ -2,10 +2,17 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"flag"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"blipflow/pipeline/jobstate"
+	"blipflow/pipeline/queue"
 )
 
 func TestFlagsFromEnvironment(t *testing.T) {
@@ -39,5 +46,26 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	f.LogFormat, f.LogLevel = "text", "loud"
 	if _, err := f.Logger(&buf); err == nil {
 		t.Error("--log-level loud: no error")
+	}
+}
+
+// A one-shot command without a server fails at once with the network's
+// reason and the URL, instead of waiting for the server.
+func TestDialNowWithoutServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	url := "nats://" + addr
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = DialNow(ctx, url, "test", queue.Config{}, jobstate.Config{}, 2*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), url) {
+		t.Fatalf("error %v, want connection refused naming %s", err, url)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("DialNow waited for the context to end")
 	}
 }

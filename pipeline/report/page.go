@@ -41,6 +41,8 @@ type card struct {
 	Label, Value, Note string
 	// Tone colours the card: "", "good", "warn" or "bad".
 	Tone string
+	// Long marks a text value (a model name or path) set smaller, across two columns.
+	Long bool
 }
 
 // buildView assembles the page's content.
@@ -72,7 +74,7 @@ func buildView(cfg Config, d jobData, samples []sample) view {
 		{Label: "Shards", Value: fmt.Sprintf("%d / %d", s.Done, s.Shards), Note: fmt.Sprintf("%d dead-lettered", s.Failed), Tone: tone(s.Failed, "bad")},
 		{Label: "Duration", Value: formatOffset(s.Duration.Round(100 * time.Millisecond)), Note: rate + " images/s"},
 		{Label: "Retry rounds", Value: fmt.Sprint(len(cfg.Spec.Retries)), Note: "coordinator retry"},
-		{Label: "Model", Value: models, Note: "task " + cfg.Spec.Task},
+		{Label: "Model", Value: models, Note: "task " + cfg.Spec.Task, Long: true},
 	}
 	return v
 }

@@ -216,6 +216,7 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, delivery int
 	if err := pipeline.CheckTask(w.cfg.Model, ptask); err != nil {
 		return jobstate.ShardState{}, retry.Permanent(fmt.Errorf("job %s: %w", task.Job, err))
 	}
+	ptask.PromptColumn, ptask.Generation = spec.PromptColumn, string(spec.Generation)
 	output, err := w.store(ctx, spec.Output)
 	if err != nil {
 		return jobstate.ShardState{}, err

@@ -463,6 +463,11 @@ func (w *Worker) runModel(ctx context.Context, batch []*item) error {
 			w.untrack(run, keys...)
 		}
 	}()
+	if task.PromptColumn != "" {
+		for i, it := range batch {
+			images[i].Prompt = it.row().Extra[task.PromptColumn]
+		}
+	}
 	start := time.Now()
 	results, err := guard("model run", func() ([]pipeline.Result, error) { return w.cfg.Model.Run(ctx, task, images) })
 	elapsed := time.Since(start)
