@@ -54,6 +54,17 @@ type env struct {
 	// expect computes the caption each image should get alone; nil means
 	// the nop model the workers run by default.
 	expect pipeline.Model
+	// natsURLs, when set, is the --nats list processes and the test use
+	// instead of nats.url() (a cluster; see cluster_test.go).
+	natsURLs string
+}
+
+// natsURL is the --nats value of the env's processes.
+func (e *env) natsURL() string {
+	if e.natsURLs != "" {
+		return e.natsURLs
+	}
+	return e.nats.url()
 }
 
 // newEnv starts NATS and S3 and writes a dataset of n generated PNGs, a
@@ -187,8 +198,11 @@ func (e *env) start(name, binary string, args ...string) *proc {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	args = append(args, "--nats", e.nats.url(), "--metrics-addr", p.metrics, "--ack-wait", ackWait,
-		"--max-deliver", "3", "--log-format", "json")
+	// The shared flags go right after the subcommand, so that the
+	// caller's own (a worker's --nats through a proxy) override them.
+	shared := []string{"--nats", e.natsURL(), "--metrics-addr", p.metrics, "--ack-wait", ackWait,
+		"--max-deliver", "3", "--log-format", "json"}
+	args = append(append(args[:1:1], shared...), args[1:]...)
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	if err := p.cmd.Start(); err != nil {
@@ -293,7 +307,7 @@ func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
 // conn connects the test itself to NATS (to read job state).
 func (e *env) conn() *node.Conn {
 	e.t.Helper()
-	return e.connURL(e.nats.url())
+	return e.connURL(e.natsURL())
 }
 
 // connURL connects the test to the NATS server at url.

@@ -58,6 +58,10 @@ func writeParquet(w io.Writer, writeSchema, readSchema *arrow.Schema, n, groupRo
 		parquet.WithCreatedBy("blipflow schemas v"+Version),
 		// Float vectors do not repeat; dictionaries only cost time there.
 		parquet.WithDictionaryFor(colEmbedding+".list.element", false),
+		// nor do they compress: zstd saves about 8% on unit vectors and
+		// makes reading them several times slower (Huffman decoding), so
+		// the embedding column is stored plain.
+		parquet.WithCompressionFor(colEmbedding+".list.element", compress.Codecs.Uncompressed),
 	)
 	md := writeSchema.Metadata()
 	stored := arrow.NewSchema(readSchema.Fields(), nil)

@@ -1,6 +1,7 @@
 package sharding
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -109,10 +110,11 @@ func (in ManifestInput) List(ctx context.Context, fn func(Item) error) error {
 	if err != nil {
 		return err
 	}
-	data, err := in.read(ctx)
+	body, err := in.open(ctx)
 	if err != nil {
 		return err
 	}
+	defer body.Close()
 	base := in.Options.Base
 	if base == "" {
 		if base, err = parentLocation(in.Location); err != nil {
@@ -122,11 +124,14 @@ func (in ManifestInput) List(ctx context.Context, fn func(Item) error) error {
 	lister := &manifestLister{location: in.Location, opts: in.Options, base: base, fn: fn, seen: map[string]manifestEntry{}}
 	switch format {
 	case "csv":
-		err = readCSV(data, lister)
+		err = readCSV(body, lister)
 	case "jsonl":
-		err = readJSONL(data, lister)
+		err = readJSONL(body, lister)
 	default:
-		err = readParquet(ctx, data, lister)
+		var data []byte
+		if data, err = io.ReadAll(body); err == nil {
+			err = readParquet(ctx, data, lister)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", in.Location, err)
@@ -134,8 +139,10 @@ func (in ManifestInput) List(ctx context.Context, fn func(Item) error) error {
 	return nil
 }
 
-// read returns the manifest's bytes.
-func (in ManifestInput) read(ctx context.Context) ([]byte, error) {
+// open streams the manifest: CSV and JSON Lines are parsed as they are
+// read (one GET, one row at a time); Parquet, which is read from its
+// footer, is read whole.
+func (in ManifestInput) open(ctx context.Context) (io.ReadCloser, error) {
 	root, key, err := SplitLocation(in.Location)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
@@ -155,14 +162,11 @@ func (in ManifestInput) read(ctx context.Context) ([]byte, error) {
 	if obj.Size > limit {
 		return nil, fmt.Errorf("manifest %s: %d bytes is over the %d-byte limit (--max-manifest-bytes)", in.Location, obj.Size, limit)
 	}
-	data, err := store.Read(ctx, key)
+	body, err := storage.OpenStream(ctx, store, key)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", in.Location, err)
 	}
-	if int64(len(data)) > limit { // grew since Stat
-		return nil, fmt.Errorf("manifest %s: %d bytes is over the %d-byte limit (--max-manifest-bytes)", in.Location, len(data), limit)
-	}
-	return data, nil
+	return body, nil
 }
 
 // parentLocation returns the folder or prefix holding location.
@@ -266,8 +270,12 @@ func (l *manifestLister) row(r manifestRow) error {
 }
 
 // readCSV reads a CSV manifest with a header line.
-func readCSV(data []byte, l *manifestLister) error {
-	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
+func readCSV(src io.Reader, l *manifestLister) error {
+	br := bufio.NewReader(src)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	r := csv.NewReader(br)
 	header, err := r.Read()
 	if err != nil {
 		return fmt.Errorf("csv header: %w", err)
@@ -297,9 +305,12 @@ func readCSV(data []byte, l *manifestLister) error {
 
 // readJSONL reads one JSON object per line; the first object's fields are
 // the columns. Strings are taken as they are, other values as JSON.
-func readJSONL(data []byte, l *manifestLister) error {
+func readJSONL(src io.Reader, l *manifestLister) error {
 	line := 0
-	for raw := range bytes.Lines(data) {
+	sc := bufio.NewScanner(src)
+	sc.Buffer(make([]byte, 64<<10), maxManifestLine)
+	for sc.Scan() {
+		raw := sc.Bytes()
 		line++
 		raw = bytes.TrimSpace(raw)
 		if len(raw) == 0 {
@@ -330,8 +341,14 @@ func readJSONL(data []byte, l *manifestLister) error {
 			return fmt.Errorf("line %d: %w", line, err)
 		}
 	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("line %d: %w", line+1, err)
+	}
 	return nil
 }
+
+// maxManifestLine caps one JSON Lines row.
+const maxManifestLine = 16 << 20
 
 // readParquet reads a Parquet manifest's top-level columns; values are
 // written as Arrow prints them (strings as they are), nulls left out.

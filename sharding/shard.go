@@ -52,17 +52,21 @@ func Plan(items []Item, size int) ([]Shard, error) {
 	sorted = slices.CompactFunc(sorted, func(a, b Item) bool { return a.Key == b.Key })
 	shards := make([]Shard, 0, (len(sorted)+size-1)/size)
 	for start := 0; start < len(sorted); start += size {
-		chunk := sorted[start:min(start+size, len(sorted))]
-		shard := Shard{Keys: make([]string, len(chunk))}
-		for i, item := range chunk {
-			shard.Keys[i] = item.Key
-			shard.Bytes += item.Size
-		}
-		shard.Sources, shard.Extras = sourcesAndExtras(chunk)
-		shard.ID = fmt.Sprintf("%05d-%s", len(shards), KeysHash(shard.Keys))
-		shards = append(shards, shard)
+		shards = append(shards, makeShard(len(shards), sorted[start:min(start+size, len(sorted))]))
 	}
 	return shards, nil
+}
+
+// makeShard builds the index-th shard of a plan from its sorted items.
+func makeShard(index int, chunk []Item) Shard {
+	shard := Shard{Keys: make([]string, len(chunk))}
+	for i, item := range chunk {
+		shard.Keys[i] = item.Key
+		shard.Bytes += item.Size
+	}
+	shard.Sources, shard.Extras = sourcesAndExtras(chunk)
+	shard.ID = fmt.Sprintf("%05d-%s", index, KeysHash(shard.Keys))
+	return shard
 }
 
 // KeysHash returns a short stable hash of a key list (16 hex digits of the

@@ -2,7 +2,6 @@ package sharding
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -139,6 +138,10 @@ func commonFolder(items []Item) string {
 // DefaultMaxExtraBytes caps the text of one carried-through tar member.
 const DefaultMaxExtraBytes = 64 << 10
 
+// DefaultMaxMemberBytes caps an image member, as the size cap of URL
+// fetches does (20 MB): a larger one is an error row, never read.
+const DefaultMaxMemberBytes = 20_000_000
+
 // Sample is one WebDataset sample: the tar members that share a key.
 type Sample struct {
 	// Key is the members' path without extensions ("dir/000123" for
@@ -148,6 +151,10 @@ type Sample struct {
 	// ("" when the sample has none); Image is its content unless skipped.
 	ImageMember string
 	Image       []byte
+	// Err, when set, says why the image member cannot be read: over the
+	// member size cap, or cut short by the end of a truncated tar. The
+	// sample's row carries it.
+	Err string
 	// Extra maps the extension of each other text member ("txt", "json",
 	// "cls") to its content, cut to MaxExtraBytes at a character boundary.
 	// Binary members and further images are left out.
@@ -162,10 +169,19 @@ type TarOptions struct {
 	ImageExtensions []string
 	// MaxExtraBytes caps each Extra value (0: DefaultMaxExtraBytes).
 	MaxExtraBytes int
-	// SkipImages leaves Sample.Image nil without reading the image bytes;
-	// SkipExtras leaves Sample.Extra nil.
+	// MaxMemberBytes caps an image member (0: DefaultMaxMemberBytes); the
+	// header's size is checked before anything is read, so a crafted
+	// (sparse) member never costs more than its header.
+	MaxMemberBytes int64
+	// SkipImages leaves Sample.Image nil (the bytes are read and dropped,
+	// so that truncation is found as when they are kept); SkipExtras
+	// leaves Sample.Extra nil.
 	SkipImages, SkipExtras bool
 }
+
+// ErrTruncated reports a tar that ends before its end marker: every
+// complete sample was delivered, and a member cut short has its Err set.
+var ErrTruncated = errors.New("tar is truncated")
 
 // SplitMemberName splits a tar member name as WebDataset does: the key is
 // the path up to the first '.' of the base name, the extension the rest
@@ -180,17 +196,22 @@ func SplitMemberName(name string) (key, ext string, ok bool) {
 	return dir + stem, ext, true
 }
 
-// ReadWebDataset streams a tar and calls fn for each sample, in tar order.
-// Members of a sample must be adjacent (as WebDataset writes them): a key
-// that comes back after another is an error, since it would give the
-// sample twice. Directories, other non-file members, names starting with
-// '.' and names without an extension are skipped.
+// ReadWebDataset streams a tar and calls fn for each sample, in tar order,
+// holding one sample's members at a time. Members of a sample must be
+// adjacent (as WebDataset writes them): a key that comes back after
+// another is an error, since it would give the sample twice. Directories,
+// other non-file members, names starting with '.' and names without an
+// extension are skipped. A tar that ends early delivers what it holds and
+// returns ErrTruncated.
 func ReadWebDataset(r io.Reader, opts TarOptions, fn func(Sample) error) error {
 	if opts.ImageExtensions == nil {
 		opts.ImageExtensions = DefaultExtensions
 	}
 	if opts.MaxExtraBytes <= 0 {
 		opts.MaxExtraBytes = DefaultMaxExtraBytes
+	}
+	if opts.MaxMemberBytes <= 0 {
+		opts.MaxMemberBytes = DefaultMaxMemberBytes
 	}
 	tr := tar.NewReader(r)
 	seen := map[string]bool{}
@@ -207,6 +228,12 @@ func ReadWebDataset(r io.Reader, opts TarOptions, fn func(Sample) error) error {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			return flush()
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
+			return fmt.Errorf("%w: it ends inside a member header", ErrTruncated)
 		}
 		if err != nil {
 			return fmt.Errorf("tar: %w", err)
@@ -229,6 +256,11 @@ func ReadWebDataset(r io.Reader, opts TarOptions, fn func(Sample) error) error {
 			cur = &Sample{Key: key}
 		}
 		if err := readMember(tr, hdr, ext, cur, opts); err != nil {
+			if errors.Is(err, ErrTruncated) {
+				if ferr := flush(); ferr != nil {
+					return ferr
+				}
+			}
 			return err
 		}
 	}
@@ -242,20 +274,35 @@ func readMember(tr *tar.Reader, hdr *tar.Header, ext string, s *Sample, opts Tar
 			return nil
 		}
 		s.ImageMember = hdr.Name
-		if opts.SkipImages {
+		if hdr.Size > opts.MaxMemberBytes {
+			s.Err = fmt.Sprintf("tar member %s is %d bytes, over the %d-byte member limit", hdr.Name, hdr.Size, opts.MaxMemberBytes)
 			return nil
 		}
-		data, err := io.ReadAll(tr)
+		var err error
+		if opts.SkipImages {
+			_, err = io.CopyN(io.Discard, tr, hdr.Size)
+		} else {
+			data := make([]byte, hdr.Size)
+			_, err = io.ReadFull(tr, data)
+			s.Image = data
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			s.Image = nil
+			s.Err = fmt.Sprintf("tar member %s is truncated: the tar ends inside it", hdr.Name)
+			return fmt.Errorf("%w: it ends inside member %s", ErrTruncated, hdr.Name)
+		}
 		if err != nil {
 			return fmt.Errorf("tar: member %s: %w", hdr.Name, err)
 		}
-		s.Image = data
 		return nil
 	}
 	if opts.SkipExtras {
 		return nil
 	}
 	data, err := io.ReadAll(io.LimitReader(tr, int64(opts.MaxExtraBytes)+utf8.UTFMax))
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: it ends inside member %s", ErrTruncated, hdr.Name)
+	}
 	if err != nil {
 		return fmt.Errorf("tar: member %s: %w", hdr.Name, err)
 	}
@@ -279,30 +326,40 @@ func readMember(tr *tar.Reader, hdr *tar.Header, ext string, s *Sample, opts Tar
 // ErrNoImageMember reports a WebDataset sample without an image member.
 var ErrNoImageMember = errors.New("sample has no image member")
 
+// MemberError is the reason an image member cannot be read (Sample.Err).
+type MemberError string
+
+func (e MemberError) Error() string { return string(e) }
+
 // TarMember returns the image member named member from a WebDataset tar
-// held in data (the "tar#member" source of a row). A sample key in place of
-// the member names a sample without an image: ErrNoImageMember.
-func TarMember(data []byte, member string) ([]byte, error) {
+// streamed from r (the "tar#member" source of a row), reading up to it. A
+// sample key in place of the member names a sample without an image:
+// ErrNoImageMember; a member over the size cap or cut short is a
+// MemberError.
+func TarMember(r io.Reader, member string) ([]byte, error) {
 	var image []byte
-	imageless := false
-	found := errors.New("found")
-	err := ReadWebDataset(bytes.NewReader(data), TarOptions{}, func(s Sample) error {
+	var memberErr string
+	imageless, found := false, false
+	stop := errors.New("found")
+	err := ReadWebDataset(r, TarOptions{SkipExtras: true}, func(s Sample) error {
 		switch {
 		case s.ImageMember != "" && s.ImageMember == member:
-			image = s.Image
-			return found
+			image, memberErr, found = s.Image, s.Err, true
+			return stop
 		case s.ImageMember == "" && s.Key == member:
-			imageless = true
-			return found
+			imageless, found = true, true
+			return stop
 		}
 		return nil
 	})
 	switch {
-	case image != nil:
-		return image, nil
+	case memberErr != "":
+		return nil, MemberError(memberErr)
 	case imageless:
 		return nil, ErrNoImageMember
-	case err == nil || err == found:
+	case found:
+		return image, nil
+	case err == nil || errors.Is(err, ErrTruncated):
 		return nil, fmt.Errorf("tar has no member %s", member)
 	}
 	return nil, err

@@ -183,3 +183,45 @@ func TestWebDatasetInput(t *testing.T) {
 		t.Errorf("missing tar: %v", err)
 	}
 }
+
+// TestReadWebDatasetLimitsAndTruncation checks that an image member over
+// the size cap is an error sample read no further, and that a tar cut
+// inside a member delivers the samples before it, the cut one with its
+// reason, and ErrTruncated.
+func TestReadWebDatasetLimitsAndTruncation(t *testing.T) {
+	data := tarOf(t, "a.png", "small", "b.png", strings.Repeat("x", 100), "b.txt", "kept", "c.png", "ok")
+	var got []Sample
+	err := ReadWebDataset(bytes.NewReader(data), TarOptions{MaxMemberBytes: 50}, func(s Sample) error {
+		got = append(got, s)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[1].Image != nil || !strings.Contains(got[1].Err, "100 bytes, over the 50-byte member limit") ||
+		got[1].Extra["txt"] != "kept" || string(got[2].Image) != "ok" || got[0].Err != "" {
+		t.Fatalf("samples %+v", got)
+	}
+
+	// Cut inside b.png's bytes: a.png is whole, b.png is an error.
+	cut := data[:512+512+512+512+50]
+	for _, skip := range []bool{false, true} {
+		got = nil
+		err = ReadWebDataset(bytes.NewReader(cut), TarOptions{SkipImages: skip}, func(s Sample) error {
+			got = append(got, s)
+			return nil
+		})
+		if !errors.Is(err, ErrTruncated) {
+			t.Errorf("skip images %v: error %v, want ErrTruncated", skip, err)
+		}
+		if len(got) != 2 || got[0].Err != "" || !strings.Contains(got[1].Err, "b.png is truncated") {
+			t.Errorf("skip images %v: samples %+v", skip, got)
+		}
+	}
+	if _, err := TarMember(bytes.NewReader(cut), "b.png"); err == nil || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("TarMember of the cut member: %v", err)
+	}
+	if image, err := TarMember(bytes.NewReader(cut), "a.png"); err != nil || string(image) != "small" {
+		t.Errorf("TarMember before the cut = %q, %v", image, err)
+	}
+}

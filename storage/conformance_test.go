@@ -43,6 +43,43 @@ func runConformance(t *testing.T, newStore newStoreFunc) {
 		}
 	})
 
+	t.Run("ReadRange", func(t *testing.T) {
+		st := newStore(t)
+		rr, ok := st.(storage.RangeReader)
+		if !ok {
+			t.Fatalf("%T does not stream reads", st)
+		}
+		data := []byte("0123456789abcdef")
+		mustWrite(t, st, "r/obj.bin", data)
+		for _, c := range []struct {
+			offset, length int64
+			want           string
+		}{{0, -1, string(data)}, {10, -1, "abcdef"}, {3, 4, "3456"}, {0, 0, ""}} {
+			body, err := rr.ReadRange(ctx, "r/obj.bin", c.offset, c.length)
+			if err != nil {
+				t.Fatalf("range %d+%d: %v", c.offset, c.length, err)
+			}
+			var buf bytes.Buffer
+			_, err = buf.ReadFrom(body)
+			body.Close()
+			if err != nil || buf.String() != c.want {
+				t.Errorf("range %d+%d = %q, %v; want %q", c.offset, c.length, buf.String(), err, c.want)
+			}
+		}
+		if _, err := rr.ReadRange(ctx, "r/missing.bin", 0, -1); !errors.Is(err, storage.ErrNotExist) {
+			t.Errorf("missing object: %v, want ErrNotExist", err)
+		}
+		body, err := storage.OpenStream(ctx, st, "r/obj.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer body.Close()
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(body); err != nil || buf.String() != string(data) {
+			t.Errorf("OpenStream = %q, %v", buf.String(), err)
+		}
+	})
+
 	t.Run("OverwriteAndEmpty", func(t *testing.T) {
 		st := newStore(t)
 		mustWrite(t, st, "k", []byte("first version, longer"))

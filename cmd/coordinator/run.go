@@ -55,6 +55,7 @@ type runFlags struct {
 	dedupTable   string
 	allowLocal   bool
 	allowPrivate bool
+	index        bool
 	inputs       sharding.InputOptions
 	fetch        fetch.Config
 	promptColumn string
@@ -91,6 +92,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.allowLocal, "allow-local-paths", false, "let a manifest name local paths and s3:// locations outside its own folder (or --base)")
 	fs.BoolVar(&f.allowPrivate, "allow-private-addresses", false, "let a manifest's URLs reach loopback, link-local and private network addresses")
 	fs.Int64Var(&f.inputs.Manifest.MaxBytes, "max-manifest-bytes", sharding.DefaultMaxManifestBytes, "largest manifest file read, in bytes")
+	fs.BoolVar(&f.index, "index", false, "with --task embed or both and a local --output: build a search index (JOB/index.bfi) when the last shard lands")
 	fs.StringVar(&f.dedupTable, "dedup-table", "", "also skip images whose content is in this earlier results table (a .parquet path or s3:// URL); implies --dedup")
 }
 
@@ -212,6 +214,11 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.index {
+		if err := checkIndexable(&f, req.Task.Embed); err != nil {
+			return err
+		}
+	}
 	reg := prometheus.NewRegistry()
 	cm := metrics.NewCoordinator(reg)
 	var ready readiness
@@ -246,7 +253,10 @@ func runJob(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil || manifest.Job == "" {
 		return err
 	}
-	return report(stdout, manifest, show.stats())
+	if err := report(stdout, manifest, show.stats()); err != nil || !f.index {
+		return err
+	}
+	return buildJobIndex(stdout, manifest)
 }
 
 // serveMetrics starts the metrics server. A local run that was not given

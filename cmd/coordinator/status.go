@@ -105,7 +105,7 @@ func runStatus(ctx context.Context, args []string, stdout io.Writer) error {
 		if job, err = latestJob(ctx, &nf, &lf, job); err != nil {
 			return err
 		}
-		st, err = coord.Status(ctx, job)
+		st, err = coord.Summary(ctx, job)
 		return err
 	})
 	if err != nil {
@@ -170,7 +170,7 @@ func printStatus(w io.Writer, st coordinator.Status) {
 	if st.Spec.PromptColumn != "" {
 		fmt.Fprintf(tw, "prompts\tfrom column %q\n", st.Spec.PromptColumn)
 	}
-	fmt.Fprintf(tw, "shards\t%d done, %d failed, %d retrying, %d total\n", st.Done, st.Failed, st.Retrying, st.Shards)
+	fmt.Fprintf(tw, "shards\t%d done, %d failed, %d retrying, %d total (%d took more than one delivery)\n", st.Done, st.Failed, st.Retrying, st.Shards, st.Redelivered)
 	fmt.Fprintf(tw, "images\t%d rows (%d errors) of %d\n", st.Rows, st.ErrorRows, st.Images)
 	fmt.Fprintf(tw, "queue\t%d shards waiting (all jobs)\n", st.Waiting)
 	tw.Flush()

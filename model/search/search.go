@@ -21,7 +21,7 @@ import (
 type Hit struct {
 	Key   string  // the row's key (input name)
 	Score float32 // the largest dot product of the query with one of the row's vectors
-	Row   int64   // the row's position among the scanned rows with an embedding
+	Row   int64   // the row's position: among the rows with an embedding (Searcher.Add), in the tables (Tables), or the image's number in an index
 }
 
 // TopK keeps the k best hits offered to it. Ties keep the earlier row.

@@ -217,77 +217,32 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 	if err := c.seedDedupTable(ctx, spec); err != nil {
 		return jobstate.Spec{}, err
 	}
-	start := time.Now()
-	items, err := c.collect(ctx, input, req.Filter)
+	// The first item kept, before any shard is published: the prompt
+	// column must exist, and the job becomes the output's latest.
+	first := func(item sharding.Item) error {
+		if col := req.Task.PromptColumn; col != "" {
+			if _, ok := item.Extra[col]; !ok {
+				return fmt.Errorf("prompt column %q is not a column of the input %s", col, spec.Input)
+			}
+		}
+		return c.markLatest(ctx, output, spec.ID)
+	}
+	plan, err := c.planAndPublish(ctx, input, req, spec.ID, output, first)
 	if err != nil {
 		return jobstate.Spec{}, fmt.Errorf("job %s: %w", spec.ID, err)
 	}
-	if len(items) == 0 {
+	if plan.items == 0 {
 		return jobstate.Spec{}, fmt.Errorf("job %s: %w in %s (%s)", spec.ID, ErrNoImages, spec.Input, spec.Filter)
 	}
-	if col := req.Task.PromptColumn; col != "" {
-		if _, ok := items[0].Extra[col]; !ok {
-			return jobstate.Spec{}, fmt.Errorf("job %s: prompt column %q is not a column of the input %s", spec.ID, col, spec.Input)
-		}
-	}
-	if err := c.markLatest(ctx, output, spec.ID); err != nil {
-		return jobstate.Spec{}, err
-	}
-	shards, err := sharding.PlanInput(input, items, req.ShardSize)
-	if err != nil {
-		return jobstate.Spec{}, fmt.Errorf("job %s: %w", spec.ID, err)
-	}
-	log.Info("input listed", "input", spec.Input, "images", len(items), "shards", len(shards), "took", time.Since(start).Round(time.Millisecond).String())
-
-	states, err := c.cfg.Jobs.Shards(ctx, spec.ID)
-	if err != nil {
-		return jobstate.Spec{}, err
-	}
-	published, duplicates := 0, 0
-	for _, shard := range shards {
-		if st, ok := states[shard.ID]; ok && (st.State == jobstate.StateDone || st.State == jobstate.StateFailed) {
-			continue
-		}
-		task, err := c.shardTask(ctx, output, spec.ID, shard)
-		if err != nil {
-			return jobstate.Spec{}, err
-		}
-		dup, err := c.cfg.Queue.Publish(ctx, task)
-		if err != nil {
-			return jobstate.Spec{}, err
-		}
-		if dup {
-			duplicates++
-			c.cfg.Metrics.Duplicates.Inc()
-		} else {
-			published++
-			c.cfg.Metrics.Published.Inc()
-		}
-	}
 	spec, err = c.cfg.Jobs.UpdateSpec(ctx, spec.ID, func(s *jobstate.Spec) {
-		s.Published, s.Shards, s.Images = true, len(shards), sharding.KnownImages(shards)
+		s.Published, s.Shards, s.Images = true, plan.shards, plan.images
 	})
 	if err != nil {
 		return jobstate.Spec{}, err
 	}
-	log.Info("shards published", "published", published, "duplicates", duplicates, "skipped_finished", len(shards)-published-duplicates)
+	log.Info("shards published", "published", plan.published, "duplicates", plan.duplicates,
+		"skipped_finished", plan.shards-plan.published-plan.duplicates, "took", plan.took.Round(time.Millisecond).String())
 	return spec, nil
-}
-
-// collect lists the input through the filter, counting what it keeps.
-func (c *Coordinator) collect(ctx context.Context, input sharding.Input, filter sharding.Filter) ([]sharding.Item, error) {
-	var items []sharding.Item
-	keep := sharding.KeepFunc(input, filter)
-	err := input.List(ctx, func(item sharding.Item) error {
-		if !keep(item) {
-			c.cfg.Metrics.ListItems.WithLabelValues("skipped").Inc()
-			return nil
-		}
-		c.cfg.Metrics.ListItems.WithLabelValues("kept").Inc()
-		items = append(items, item)
-		return nil
-	})
-	return items, err
 }
 
 // messageHeadroom is room left in a NATS message for headers.

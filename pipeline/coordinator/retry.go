@@ -299,12 +299,13 @@ func (c *Coordinator) archiveImages(ctx context.Context, location string) ([]fai
 	if err != nil {
 		return nil, err
 	}
-	data, err := store.Read(ctx, key)
+	body, err := storage.OpenStream(ctx, store, key)
 	if err != nil {
 		return nil, fmt.Errorf("tar %s: %w", location, err)
 	}
+	defer body.Close()
 	var imgs []failedImage
-	err = sharding.ReadWebDataset(bytes.NewReader(data), sharding.TarOptions{SkipImages: true}, func(s sharding.Sample) error {
+	err = sharding.ReadWebDataset(body, sharding.TarOptions{SkipImages: true}, func(s sharding.Sample) error {
 		member := s.ImageMember
 		if member == "" { // read as the sample key: the row gets the same error as before
 			member = s.Key
@@ -313,7 +314,7 @@ func (c *Coordinator) archiveImages(ctx context.Context, location string) ([]fai
 		imgs = append(imgs, img)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, sharding.ErrTruncated) {
 		return nil, fmt.Errorf("tar %s: %w", location, err)
 	}
 	return imgs, nil

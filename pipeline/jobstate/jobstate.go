@@ -19,8 +19,11 @@ const DefaultBucket = "blipflow_jobs"
 
 // Config names the bucket.
 type Config struct {
-	Bucket   string // DefaultBucket when empty
-	Replicas int    // 1 when zero
+	Bucket string // DefaultBucket when empty
+	// Replicas is the bucket's replication factor in a JetStream cluster.
+	// Zero keeps the replicas of an existing bucket and creates a new one
+	// with 1.
+	Replicas int
 }
 
 // Spec describes a job: what to run on which input, and how far the
@@ -124,6 +127,15 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	}
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
+		if kv, err := js.KeyValue(ctx, cfg.Bucket); err == nil {
+			if st, err := kv.Status(ctx); err == nil {
+				if info, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+					cfg.Replicas = max(info.StreamInfo().Config.Replicas, 1)
+				}
+			}
+		} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("kv bucket %s: %w", cfg.Bucket, err)
+		}
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
@@ -133,7 +145,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("kv bucket %s: %w", cfg.Bucket, err)
+		return nil, fmt.Errorf("kv bucket %s (%d replicas): %w", cfg.Bucket, cfg.Replicas, err)
 	}
 	return &Store{kv: kv}, nil
 }
@@ -216,35 +228,40 @@ func (s *Store) UpdateSpec(ctx context.Context, job string, change func(*Spec)) 
 }
 
 // PutShard records the state of a shard. A failure never replaces a done
-// shard (a late dead letter for a shard that got through).
+// shard (a late dead letter for a shard that got through), and the
+// deliveries recorded never go down: a shard done twice (a worker cut off
+// from NATS past the ack wait finishing it after another did) keeps the
+// higher count.
 func (s *Store) PutShard(ctx context.Context, job, shard string, st ShardState) error {
 	if st.UpdatedAt.IsZero() {
 		st.UpdatedAt = time.Now().UTC()
 	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("shard %s of job %s: %w", shard, job, err)
-	}
 	key := shardKey(job, shard)
-	if st.State == StateDone {
-		if _, err := s.kv.Put(ctx, key, data); err != nil {
-			return fmt.Errorf("put shard %s of job %s: %w", shard, job, err)
-		}
-		return nil
-	}
 	for {
 		entry, err := s.kv.Get(ctx, key)
+		var rev uint64
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			_, err = s.kv.Create(ctx, key, data)
 		case err != nil:
 			return fmt.Errorf("get shard %s of job %s: %w", shard, job, err)
 		default:
+			rev = entry.Revision()
 			var old ShardState
-			if json.Unmarshal(entry.Value(), &old) == nil && old.State == StateDone {
-				return nil
+			if json.Unmarshal(entry.Value(), &old) == nil {
+				if old.State == StateDone && st.State != StateDone {
+					return nil
+				}
+				st.Deliveries = max(st.Deliveries, old.Deliveries)
 			}
-			_, err = s.kv.Update(ctx, key, data, entry.Revision())
+		}
+		data, err := json.Marshal(st)
+		if err != nil {
+			return fmt.Errorf("shard %s of job %s: %w", shard, job, err)
+		}
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, key, data)
+		} else {
+			_, err = s.kv.Update(ctx, key, data, rev)
 		}
 		if err == nil {
 			return nil
@@ -313,26 +330,20 @@ type Progress struct {
 	ErrorRows int  `json:"error_rows"` // rows with an error
 	// Duplicates counts rows skipped as copies of earlier content.
 	Duplicates int `json:"duplicate_rows"`
+	// Redelivered counts finished shards that took more than one delivery
+	// (a worker lost, cut off from NATS past the ack wait, or a failure
+	// retried).
+	Redelivered int `json:"redelivered,omitempty"`
 }
 
 // Complete reports whether every planned shard is done or failed.
 func (p Progress) Complete() bool { return p.Published && p.Done+p.Failed >= p.Shards }
 
-// Summarize derives the job's progress from its shard states.
+// Summarize derives the job's progress from its shard states (see Tally).
 func Summarize(spec Spec, states map[string]ShardState) Progress {
-	p := Progress{Published: spec.Published, Shards: spec.Shards, Images: spec.Images}
-	for _, st := range states {
-		switch st.State {
-		case StateDone:
-			p.Done++
-			p.Rows += st.Rows
-			p.ErrorRows += st.ErrorRows
-			p.Duplicates += st.Duplicates
-		case StateFailed:
-			p.Failed++
-		case StateRetrying:
-			p.Retrying++
-		}
+	t := NewTally()
+	for id, st := range states {
+		t.Apply(id, st)
 	}
-	return p
+	return t.Progress(spec)
 }

@@ -1,10 +1,12 @@
 // Package natsembed runs a NATS server with JetStream inside the process:
-// the queue of local mode and of tests.
+// the queue of local mode and of tests, alone or as one node of a
+// JetStream cluster (routes between servers, possibly in one process).
 package natsembed
 
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -26,6 +28,23 @@ type Config struct {
 	Logs bool
 	// Username and Password, when set, are required of every client.
 	Username, Password string
+	// Cluster, when set, makes the server one node of a JetStream
+	// cluster; every node needs its own Name and StoreDir.
+	Cluster *Cluster
+}
+
+// Cluster is a node's place in a JetStream cluster.
+type Cluster struct {
+	// Name is the cluster's name, the same on every node.
+	Name string
+	// Host and Port the node listens on for routes from the other nodes
+	// (127.0.0.1 and a free port when zero; give a fixed port to restart a
+	// node where the others expect it).
+	Host string
+	Port int
+	// Routes are the route URLs of the other nodes
+	// (nats-route://127.0.0.1:6222); a node may list itself.
+	Routes []string
 }
 
 // Server is a running embedded NATS server.
@@ -63,6 +82,11 @@ func Start(cfg Config) (*Server, error) {
 		opts.MaxPayload = cfg.MaxPayload
 	}
 	opts.Username, opts.Password = cfg.Username, cfg.Password
+	if c := cfg.Cluster; c != nil {
+		if err := clusterOptions(opts, *c); err != nil {
+			return nil, fmt.Errorf("embedded nats %s: %w", cfg.Name, err)
+		}
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats in %s: %w", cfg.StoreDir, err)
@@ -76,6 +100,30 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("embedded nats in %s: not ready after 30s", cfg.StoreDir)
 	}
 	return &Server{srv: srv}, nil
+}
+
+// clusterOptions sets opts up as one node of cluster c.
+func clusterOptions(opts *server.Options, c Cluster) error {
+	if c.Name == "" {
+		return fmt.Errorf("cluster without a name")
+	}
+	host := c.Host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := c.Port
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	opts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: port}
+	for _, route := range c.Routes {
+		u, err := url.Parse(route)
+		if err != nil {
+			return fmt.Errorf("cluster route %q: %w", route, err)
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
 }
 
 // URL is the client URL, e.g. nats://127.0.0.1:4222.

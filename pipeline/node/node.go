@@ -43,7 +43,8 @@ type Flags struct {
 // variables (storage.ConfigFromEnv).
 func (f *Flags) Register(fs *flag.FlagSet, metricsAddr string) {
 	f.Storage = storage.ConfigFromEnv()
-	fs.StringVar(&f.NATSURL, "nats", EnvString("NATS_URL", nats.DefaultURL), "NATS server URL (env NATS_URL)")
+	fs.StringVar(&f.NATSURL, "nats", EnvString("NATS_URL", nats.DefaultURL), "NATS server URL, or a comma-separated list of the servers of a cluster (env NATS_URL)")
+	fs.IntVar(&f.Queue.Replicas, "replicas", EnvInt("BLIPFLOW_REPLICAS", 0), "JetStream replicas of the streams and the job bucket, at most the cluster's size (0: keep existing ones, 1 for new) (env BLIPFLOW_REPLICAS)")
 	fs.StringVar(&f.MetricsAddr, "metrics-addr", EnvString("BLIPFLOW_METRICS_ADDR", metricsAddr), "listen address of /metrics, /healthz and /readyz; empty disables (env BLIPFLOW_METRICS_ADDR)")
 	fs.StringVar(&f.LogFormat, "log-format", EnvString("BLIPFLOW_LOG_FORMAT", "text"), "log format: text or json (env BLIPFLOW_LOG_FORMAT)")
 	fs.StringVar(&f.LogLevel, "log-level", EnvString("BLIPFLOW_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env BLIPFLOW_LOG_LEVEL)")
@@ -101,6 +102,9 @@ func Dial(ctx context.Context, url, name string, qcfg queue.Config, jcfg jobstat
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream on %s: %w", shown, redact.Err(err))
+	}
+	if jcfg.Replicas == 0 {
+		jcfg.Replicas = qcfg.Replicas
 	}
 	var c *Conn
 	policy := retry.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second}

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -44,7 +46,11 @@ type Config struct {
 	// DuplicateWindow is how long the stream remembers message ids to
 	// drop re-published shards (24h).
 	DuplicateWindow time.Duration
-	// Replicas is the stream replication factor (1).
+	// Replicas is the streams' replication factor: the number of
+	// JetStream cluster nodes holding each (at most 5). Zero keeps the
+	// replicas of streams that exist and creates new ones with 1, so a
+	// process started without the setting never shrinks a replicated
+	// stream.
 	Replicas int
 }
 
@@ -76,7 +82,6 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxDeliver, DefaultMaxDeliver)
 	setDefault(&c.MaxAckPending, DefaultMaxAckPending)
 	setDefault(&c.DuplicateWindow, DefaultDuplicateWindow)
-	setDefault(&c.Replicas, 1)
 	return c
 }
 
@@ -141,8 +146,16 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg Config) (*Queue, err
 		Replicas:    cfg.Replicas,
 	}}
 	for _, sc := range streams {
+		if sc.Replicas == 0 {
+			sc.Replicas = 1
+			if stream, err := js.Stream(ctx, sc.Name); err == nil {
+				sc.Replicas = max(stream.CachedInfo().Config.Replicas, 1)
+			} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
-			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
+			return nil, fmt.Errorf("stream %s (%d replicas): %w", sc.Name, sc.Replicas, err)
 		}
 	}
 	return &Queue{js: js, cfg: cfg}, nil
@@ -167,11 +180,46 @@ func (q *Queue) Publish(ctx context.Context, task ShardTask) (duplicate bool, er
 	if err != nil {
 		return false, err
 	}
-	ack, err := q.js.Publish(ctx, q.ShardSubject(task.Job), data, jetstream.WithMsgID(MsgID(task.Job, task.Shard)))
-	if err != nil {
-		return false, fmt.Errorf("publish shard %s of job %s: %w", task.Shard, task.Job, err)
+	subject, id := q.ShardSubject(task.Job), MsgID(task.Job, task.Shard)
+	// A stream leader election (a lost cluster node) makes publishes fail
+	// for a few seconds; the message id makes a retry safe, since the
+	// stream drops a copy that did get through.
+	delay := 100 * time.Millisecond
+	deadline := time.Now().Add(publishPatience)
+	for {
+		attempt, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+		ack, err := q.js.Publish(attempt, subject, data, jetstream.WithMsgID(id))
+		cancel()
+		if err == nil {
+			return ack.Duplicate, nil
+		}
+		if ctx.Err() != nil || !transientPublishError(err) || time.Now().Add(delay).After(deadline) {
+			return false, fmt.Errorf("publish shard %s of job %s: %w", task.Shard, task.Job, err)
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("publish shard %s of job %s: %w", task.Shard, task.Job, ctx.Err())
+		case <-time.After(delay/2 + rand.N(delay)):
+		}
+		delay = min(2*delay, 2*time.Second)
 	}
-	return ack.Duplicate, nil
+}
+
+// publishPatience bounds the retries of one publish, and
+// publishAttemptTimeout each attempt (a publish sent to a server that has
+// just died is never acknowledged).
+const (
+	publishPatience       = 60 * time.Second
+	publishAttemptTimeout = 5 * time.Second
+)
+
+// transientPublishError reports publish failures that a leader election or
+// a reconnect explain: no stream answered in time, or none was reachable.
+func transientPublishError(err error) bool {
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // Consumer creates or updates the workers' durable pull consumer and

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -47,5 +48,5 @@ func readSource(ctx context.Context, cfg Config, key, source string) ([]byte, er
 	if err != nil || !inTar {
 		return data, err
 	}
-	return sharding.TarMember(data, member)
+	return sharding.TarMember(bytes.NewReader(data), member)
 }

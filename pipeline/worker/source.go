@@ -1,14 +1,11 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"blipflow/pipeline/fetch"
@@ -26,11 +23,12 @@ type shardSource struct {
 	// input is the job's input store, opened only when a key is read
 	// under it.
 	input storage.Store
-	// archive, for a tar shard, gives the tar's bytes.
+	// archive, for a tar shard, streams the tar.
 	archive *archive
 	// images are the tar's image members, by row ("" for samples without
-	// one).
-	images []string
+	// one); memberErrs say why a member cannot be read ("" when it can).
+	images     []string
+	memberErrs []string
 }
 
 // rowError is a read failure that belongs in the image's row (a failed
@@ -102,9 +100,12 @@ func (s *shardSource) setRows(run *shardRun) {
 		}
 		if s.archive != nil {
 			member := s.images[i]
-			if member == "" {
+			switch {
+			case member == "":
 				r.Err = "read: " + sharding.ErrNoImageMember.Error()
 				member = r.Key
+			case s.memberErrs[i] != "":
+				r.Err = "read: " + s.memberErrs[i]
 			}
 			r.Source = s.archive.location + "#" + member
 		}
@@ -128,13 +129,16 @@ func (w *Worker) feed(run *shardRun, src *shardSource) {
 	}
 	rows := run.rows
 	next := 0
-	err := src.archive.samples(sharding.TarOptions{SkipExtras: true}, func(s sharding.Sample) error {
+	err := src.archive.samples(run.ctx, sharding.TarOptions{SkipExtras: true}, func(s sharding.Sample) error {
 		if next >= len(rows) || rows[next].Key != s.Key || (s.ImageMember == "") != (src.images[next] == "") {
 			return fmt.Errorf("tar %s changed while it was read (sample %q)", src.archive.location, s.Key)
 		}
 		idx := next
 		next++
-		if s.ImageMember == "" || rows[idx].Err != "" {
+		if s.Err != "" && src.memberErrs[idx] == "" {
+			return fmt.Errorf("tar %s: %s on the second read only (the tar changed, or the read was cut)", src.archive.location, s.Err)
+		}
+		if s.ImageMember == "" || src.memberErrs[idx] != "" || rows[idx].Err != "" {
 			run.finish() // its row holds the error
 			return nil
 		}
@@ -144,6 +148,9 @@ func (w *Worker) feed(run *shardRun, src *shardSource) {
 		}
 		return nil
 	})
+	if err == nil && next < len(rows) {
+		err = fmt.Errorf("tar %s ended after %d of its %d samples on the second read (the tar changed, or the read was cut)", src.archive.location, next, len(rows))
+	}
 	if err != nil && run.ctx.Err() == nil {
 		run.fail(err)
 	}
@@ -152,17 +159,22 @@ func (w *Worker) feed(run *shardRun, src *shardSource) {
 	}
 }
 
-// archiveSource lists the samples of the shard's tar.
+// archiveSource lists the samples of the shard's tar: a first pass over
+// the stream that reads member headers and drops the image bytes. The
+// second pass (feed) streams the images to the readers. Neither holds more
+// than one member of the tar in memory; a truncated tar keeps the samples
+// before the cut, and the member cut short becomes an error row.
 func (w *Worker) archiveSource(ctx context.Context, task queue.ShardTask) (*shardSource, error) {
 	a, err := w.openArchive(ctx, task.Archive)
 	if err != nil {
 		return nil, fmt.Errorf("shard %s: %w", task.Shard, err)
 	}
 	src := &shardSource{archive: a}
-	err = a.samples(sharding.TarOptions{SkipImages: true}, func(s sharding.Sample) error {
+	err = a.samples(ctx, sharding.TarOptions{SkipImages: true}, func(s sharding.Sample) error {
 		src.list.Keys = append(src.list.Keys, s.Key)
 		src.list.Extras = append(src.list.Extras, s.Extra)
 		src.images = append(src.images, s.ImageMember)
+		src.memberErrs = append(src.memberErrs, s.Err)
 		return nil
 	})
 	if err != nil {
@@ -171,53 +183,76 @@ func (w *Worker) archiveSource(ctx context.Context, task queue.ShardTask) (*shar
 	return src, nil
 }
 
-// archive is a WebDataset tar that can be read more than once: a local
-// file is streamed from disk each time, another object is read once.
+// archive is a WebDataset tar in a store, streamed on each pass (one
+// sequential GET from S3, a file read from disk).
 type archive struct {
 	location string
-	path     string // local file, or ""
-	data     []byte
+	store    storage.Store
+	key      string
+	size     int64 // bytes, from the store's listing
+	log      func(msg string, args ...any)
 }
 
-// openArchive locates a tar, reading it whole unless it is a local file.
+// openArchive locates a tar and checks that it exists.
 func (w *Worker) openArchive(ctx context.Context, location string) (*archive, error) {
 	root, key, err := sharding.SplitLocation(location)
 	if err != nil {
 		return nil, err
 	}
-	if !strings.HasPrefix(root, "s3://") {
-		path := filepath.Join(root, filepath.FromSlash(key))
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("tar %s: %w", location, err)
-		}
-		return &archive{location: location, path: path}, nil
-	}
 	store, err := w.store(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	data, err := w.readStore(ctx, store, key)
+	var obj storage.Object
+	err = w.retryStore(ctx, store, "stat "+location, func() error {
+		var err error
+		obj, err = store.Stat(ctx, key)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("tar %s: %w", location, err)
 	}
-	return &archive{location: location, data: data}, nil
+	return &archive{location: location, store: store, key: key, size: obj.Size, log: w.cfg.Log.Warn}, nil
 }
 
-// samples streams the tar's samples to fn.
-func (a *archive) samples(opts sharding.TarOptions, fn func(sharding.Sample) error) error {
-	var r io.Reader = bytes.NewReader(a.data)
-	if a.path != "" {
-		f, err := os.Open(a.path)
-		if err != nil {
-			return fmt.Errorf("tar %s: %w", a.location, err)
-		}
-		defer f.Close()
-		r = f
+// samples streams the tar's samples to fn. A truncated tar is not an
+// error: its complete samples were delivered and a member cut short
+// carries the reason in Sample.Err.
+func (a *archive) samples(ctx context.Context, opts sharding.TarOptions, fn func(sharding.Sample) error) error {
+	body, err := storage.OpenStream(ctx, a.store, a.key)
+	if err != nil {
+		return fmt.Errorf("tar %s: %w", a.location, err)
 	}
-	if err := sharding.ReadWebDataset(r, opts, fn); err != nil {
+	defer body.Close()
+	counted := &countingReader{r: body}
+	err = sharding.ReadWebDataset(counted, opts, fn)
+	if errors.Is(err, sharding.ErrTruncated) {
+		if counted.n < a.size {
+			// The object is whole; the read was cut (a dropped
+			// connection): a transient failure, not a truncated tar.
+			return fmt.Errorf("tar %s: read ended after %d of its %d bytes: %w", a.location, counted.n, a.size, io.ErrUnexpectedEOF)
+		}
+		if !opts.SkipImages {
+			a.log("tar is truncated; its complete samples are kept", "tar", a.location, "err", err)
+		}
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", a.location, err)
 	}
 	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // readImage returns an item's bytes: those it came with (a tar sample),
@@ -253,18 +288,35 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		data, err := w.readStore(ctx, store, key)
-		if err != nil || !inTar {
-			return data, err
+		if !inTar {
+			return w.readStore(ctx, store, key)
 		}
-		image, err := sharding.TarMember(data, member)
-		if err != nil {
-			return nil, rowError("read: " + err.Error())
-		}
-		return image, nil
+		return w.readTarMember(ctx, store, key, member)
 	default:
 		return w.readStore(ctx, it.run.input, r.Key)
 	}
+}
+
+// readTarMember streams a tar up to one of its members and returns it;
+// a member that cannot be read is a rowError.
+func (w *Worker) readTarMember(ctx context.Context, store storage.Store, key, member string) ([]byte, error) {
+	var image []byte
+	var rowErr error
+	err := w.retryStore(ctx, store, "read "+key, func() error {
+		body, err := storage.OpenStream(ctx, store, key)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		if image, err = sharding.TarMember(body, member); err != nil {
+			rowErr = rowError("read: " + err.Error())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return image, rowErr
 }
 
 // readStore reads key with retries.

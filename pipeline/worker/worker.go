@@ -8,8 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/semaphore"
 
 	"blipflow/internal/retry"
@@ -27,7 +25,6 @@ type Worker struct {
 	prep pipeline.Preprocessor
 	// fetcher reaches public addresses only; openFetcher any.
 	fetcher, openFetcher *fetch.Fetcher
-
 	// decodeMem is the decode budget, in bytes.
 	decodeMem *semaphore.Weighted
 
@@ -39,7 +36,6 @@ type Worker struct {
 	// stopping is closed when Run's context ends: shards still waiting
 	// for images are handed back at once.
 	stopping <-chan struct{}
-
 	// modelOK is whether the model's last run succeeded.
 	modelOK atomic.Bool
 
@@ -139,12 +135,14 @@ func (w *Worker) Run(ctx context.Context) error {
 // run that cannot be interrupted) after its shards are settled.
 const stageGrace = 3 * time.Second
 
-// pull fetches shards while fewer than Concurrency are in flight, until
-// ctx ends; each shard is processed under work.
+// pull takes shards from the queue while fewer than Concurrency are in
+// flight, until ctx ends; each shard is processed under work. A shard is
+// asked for only once a slot is free (queue.Puller buffers none ahead).
 func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 	log := w.cfg.Log.With("worker", w.cfg.Name)
 	slots := make(chan struct{}, w.cfg.Concurrency)
-	var cons jetstream.Consumer
+	puller := w.cfg.Queue.Puller()
+	defer puller.Stop()
 	backoff := w.cfg.Retry.policy().BackOff()
 	pause := func(msg string, err error) {
 		delay := backoff.NextBackOff()
@@ -152,10 +150,11 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 		_ = retry.Wait(ctx, delay)
 	}
 	for ctx.Err() == nil {
-		if cons == nil {
-			var err error
-			if cons, err = w.cfg.Queue.Consumer(ctx); err != nil {
-				pause("cannot reach the shard consumer; retrying", err)
+		if !puller.Active() {
+			if err := puller.Start(ctx); err != nil {
+				if ctx.Err() == nil {
+					pause("cannot reach the shard consumer; retrying", err)
+				}
 				continue
 			}
 			w.ready.Store(true)
@@ -167,20 +166,12 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 		case <-ctx.Done():
 			continue
 		}
-		fetchCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		msg, err := cons.Next(jetstream.FetchContext(fetchCtx))
-		cancel()
+		msg, err := puller.Next(ctx)
 		if err != nil {
 			<-slots
-			switch {
-			case ctx.Err() != nil:
-			case errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
-				backoff.Reset()
-			case errors.Is(err, jetstream.ErrConsumerNotFound), errors.Is(err, jetstream.ErrConsumerDeleted):
-				log.Warn("shard consumer is gone; recreating it", "err", err)
-				cons = nil
-			default:
-				pause("fetching a shard failed; retrying", err)
+			if ctx.Err() == nil {
+				w.ready.Store(false)
+				pause("pulling shards failed; starting over", err)
 			}
 			continue
 		}

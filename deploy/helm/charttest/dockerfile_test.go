@@ -166,6 +166,12 @@ func TestDockerfile(t *testing.T) {
 	if !strings.Contains(string(script), "libopenblas0-pthread") {
 		t.Error(".ci/install-openblas.sh no longer installs libopenblas0-pthread")
 	}
+	// So does its oneDNN (bf16 matrix products).
+	if !slices.ContainsFunc(worker.instructions, func(in instruction) bool {
+		return in.keyword == "RUN" && strings.Contains(in.args, "install-onednn.sh")
+	}) {
+		t.Error("worker stage does not run .ci/install-onednn.sh")
+	}
 }
 
 // TestDockerignoreKeepsBuildInputs checks that every context path the

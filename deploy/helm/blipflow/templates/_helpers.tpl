@@ -89,6 +89,13 @@ blipflow.natsURL is the NATS URL the coordinator and workers dial.
 {{- define "blipflow.natsURL" -}}
 {{- if .Values.nats.url }}
 {{- .Values.nats.url }}
+{{- else if and .Values.nats.enabled (gt (int .Values.nats.replicas) 1) }}
+{{- $name := include "blipflow.component" (list . "nats") }}
+{{- $urls := list }}
+{{- range $i := until (int .Values.nats.replicas) }}
+{{- $urls = append $urls (printf "nats://%s-%d.%s-headless.%s.svc:%d" $name $i $name $.Release.Namespace (int $.Values.nats.clientPort)) }}
+{{- end }}
+{{- join "," $urls }}
 {{- else if .Values.nats.enabled }}
 {{- printf "nats://%s.%s.svc:%d" (include "blipflow.component" (list . "nats")) .Release.Namespace (int .Values.nats.clientPort) }}
 {{- else }}
@@ -151,6 +158,10 @@ settings and credentials (from the Secret), logging.
 {{- define "blipflow.storageEnv" -}}
 - name: NATS_URL
   value: {{ include "blipflow.natsURL" . | quote }}
+{{- with include "blipflow.jetstreamReplicas" . }}
+- name: BLIPFLOW_REPLICAS
+  value: {{ . | quote }}
+{{- end }}
 {{- with .Values.s3.region }}
 - name: AWS_REGION
   value: {{ . | quote }}
@@ -233,5 +244,19 @@ id (and a change to any of them makes a new job).
 {{- .Values.job.id }}
 {{- else }}
 {{- list .Values.job.input .Values.job.output .Values.job.task .Values.job.prompt (toString .Values.job.shardSize) (join " " .Values.job.extraArgs) | join "\n" | sha256sum | trunc 12 | printf "job-%s" }}
+{{- end }}
+{{- end }}
+
+{{/*
+blipflow.jetstreamReplicas is the replica count of the pipeline's streams
+and job bucket: nats.jetstreamReplicas, else the release's NATS cluster
+size capped at 3 ("" for an external NATS without the setting: the
+binaries keep what exists).
+*/}}
+{{- define "blipflow.jetstreamReplicas" -}}
+{{- if .Values.nats.jetstreamReplicas }}
+{{- .Values.nats.jetstreamReplicas }}
+{{- else if and .Values.nats.enabled (not .Values.nats.url) (gt (int .Values.nats.replicas) 1) }}
+{{- min 3 (int .Values.nats.replicas) }}
 {{- end }}
 {{- end }}
