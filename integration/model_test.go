@@ -18,14 +18,14 @@ import (
 func TestTinyCheckpointCaptions(t *testing.T) {
 	e := newEnv(t, 60, false)
 	dir := fixtures.Path("opt-tiny", "model")
-	expect, err := blip2model.Loader(engine.Options{}, generate.Config{})(context.Background(), dir)
+	expect, err := blip2model.Loader(engine.Options{DType: "fp32"}, generate.Config{})(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer expect.(*blip2model.Model).Close()
 	e.expect = expect
 	for _, name := range []string{"worker-1", "worker-2"} {
-		e.start(name, binaries.worker, "run", "--model", dir, "--batch-size", "5", "--concurrency", "2",
+		e.start(name, binaries.worker, "run", "--model", dir, "--dtype", "fp32", "--batch-size", "5", "--concurrency", "2",
 			"--retry-delay", retryDelay, "--drain-timeout", "20s", "--name", name)
 	}
 	coord := e.startCoordinator("coordinator", "tiny")

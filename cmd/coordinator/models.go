@@ -12,9 +12,11 @@ import (
 
 // localModels says how `coordinator run --local` loads --model values
 // other than the built-in nop model: BLIP-2 checkpoints (a folder or a
-// Hugging Face name), generating with the checkpoint's defaults.
-func localModels() pipeline.ModelConfig {
+// Hugging Face name), generating with the checkpoint's defaults, on the
+// runtime rt describes (--backend, --dtype).
+func localModels(rt engine.Options) pipeline.ModelConfig {
+	rt.Hub = hub.Options{Progress: os.Stderr}
 	return pipeline.ModelConfig{
-		Checkpoint: blip2model.Loader(engine.Options{Hub: hub.Options{Progress: os.Stderr}}, generate.Config{}),
+		Checkpoint: blip2model.Loader(rt, generate.Config{}),
 	}
 }

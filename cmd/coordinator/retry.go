@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"blipflow/model/engine"
 	"blipflow/pipeline"
 	"blipflow/pipeline/coordinator"
 	"blipflow/pipeline/jobstate"
@@ -84,7 +85,7 @@ func withCoordinator(ctx context.Context, name string, nf *node.Flags, lf *local
 	if !lf.local || lf.model == "" {
 		return fn(coord)
 	}
-	model, err := pipeline.LoadModel(ctx, lf.model, localModels())
+	model, err := pipeline.LoadModel(ctx, lf.model, localModels(engine.Options{}))
 	if err != nil {
 		return err
 	}

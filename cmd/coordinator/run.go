@@ -17,6 +17,7 @@ import (
 
 	"blipflow/internal/cli"
 	"blipflow/internal/genflags"
+	"blipflow/model/engine"
 	"blipflow/pipeline"
 	"blipflow/pipeline/coordinator"
 	"blipflow/pipeline/fetch"
@@ -52,6 +53,7 @@ type runFlags struct {
 	maxSize      int64
 	showProgress bool
 	dedup        bool
+	runtime      engine.Options // with --local: --backend, --dtype
 	dedupTable   string
 	allowLocal   bool
 	allowPrivate bool
@@ -88,6 +90,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&f.maxSize, "max-size", 0, "skip images larger than this many bytes (0: no limit)")
 	fs.BoolVar(&f.showProgress, "progress", true, "draw a progress bar on stderr")
 	f.fetch.RegisterFlags(fs)
+	f.runtime.RegisterFlags(fs)
 	fs.BoolVar(&f.dedup, "dedup", false, "process each image content (SHA-256 of the bytes) once: later copies become rows with duplicate_of in extra")
 	fs.BoolVar(&f.allowLocal, "allow-local-paths", false, "let a manifest name local paths and s3:// locations outside its own folder (or --base)")
 	fs.BoolVar(&f.allowPrivate, "allow-private-addresses", false, "let a manifest's URLs reach loopback, link-local and private network addresses")
@@ -300,7 +303,7 @@ func (f *runFlags) runLocal(ctx context.Context, req *coordinator.Request, cm *m
 	if err != nil {
 		return coordinator.Manifest{}, err
 	}
-	model, err := pipeline.LoadModel(ctx, f.model, localModels())
+	model, err := pipeline.LoadModel(ctx, f.model, localModels(f.runtime))
 	if err != nil {
 		return coordinator.Manifest{}, err
 	}

@@ -171,7 +171,7 @@ func TestRunPromptColumn(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				alone, err := e.Caption(px, 1, questions[r.Key], generate.Config{MaxNewTokens: generate.Int(8)})
+				alone, err := e.Caption(context.Background(), px, 1, questions[r.Key], generate.Config{MaxNewTokens: generate.Int(8)})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -25,7 +26,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	shape := fs.String("shape", "blip2-opt-2.7b", "released checkpoint whose shape to build (blip2-opt-2.7b, blip2-opt-6.7b, blip2-flan-t5-xl)")
 	modelDir := fs.String("model", "", "time this checkpoint folder instead of a random model")
-	backend := fs.String("backend", "auto", "BLAS backend: auto, go or openblas")
+	rt := runtimeFlags(fs)
 	batches := fs.String("decode-batch", "1,8,32", "batch sizes of the timed decode step")
 	promptLen := fs.Int("prompt-len", 10, "text tokens after the queries in the timed prefill")
 	repeats := fs.Int("repeats", 2, "report the best of this many runs")
@@ -35,14 +36,18 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	b, warning, err := blas.Load(blas.Options{Backend: blas.Kind(*backend)})
+	ops, err := openOps(rt)
 	if err != nil {
 		return err
 	}
-	if warning != "" {
-		fmt.Fprintln(os.Stderr, "warning:", warning)
+	var b blas.Backend = blas.Gonum{}
+	if cpu, ok := ops.(*nn.CPU); ok {
+		b = cpu.BLAS
 	}
-	ops := nn.NewCPU(b)
+	// The machine's rates are measured before the model is built, so their
+	// buffers do not add to the peak memory reported.
+	gemm := blas.MeasureGFLOPS(b, 2048)
+	bandwidth := measureBandwidth(b)
 	var m *blip2.Model
 	var label string
 	start := time.Now()
@@ -76,6 +81,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	defer m.Close()
 	loaded := time.Since(start)
 	boundHeapGrowth()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	loadRSS := peakRSS()
 	var sizes []int
 	for _, s := range strings.Split(*batches, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -84,8 +92,6 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		sizes = append(sizes, n)
 	}
-	gemm := blas.MeasureGFLOPS(b, 2048)
-	bandwidth := measureBandwidth(b)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -97,7 +103,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	timings, err := blip2.Measure(m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
+	timings, err := blip2.Measure(ctx, m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
 	if err != nil {
 		return err
 	}
@@ -113,7 +119,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	tw.Flush()
 	if rss := peakRSS(); rss > 0 {
-		fmt.Fprintf(stdout, "\npeak RSS %.2f GB\n", rss/1e9)
+		fmt.Fprintf(stdout, "\npeak RSS %.2f GB (%s weights; %.2f GB on the heap after loading, peak RSS %.2f GB by then)\n", rss/1e9, ops.WeightDType(), float64(ms.HeapAlloc)/1e9, loadRSS/1e9)
 	}
 	return nil
 }

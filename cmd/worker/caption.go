@@ -12,9 +12,7 @@ import (
 
 	"blipflow/internal/genflags"
 
-	"blipflow/model/blas"
 	"blipflow/model/engine"
-	"blipflow/model/hub"
 )
 
 func init() {
@@ -27,7 +25,7 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 	prompt := fs.String("prompt", "", "text the caption continues, e.g. \"Question: what is shown? Answer:\"")
 	promptFile := fs.String("prompt-file", "", "file with one prompt per line, the Nth for the Nth image (instead of --prompt)")
 	batch := fs.Int("batch-size", 8, "images encoded and decoded together")
-	backend := fs.String("backend", "", "BLAS backend: auto, go or openblas (default $BLIPFLOW_BLAS or auto)")
+	rt := runtimeFlags(fs)
 	gen := genflags.Register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: worker caption --model DIR|NAME [flags] IMAGE...")
@@ -52,7 +50,7 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e, err := openEngine(ctx, *model, *backend)
+	e, err := openEngine(ctx, *model, rt)
 	if err != nil {
 		return err
 	}
@@ -85,7 +83,7 @@ func runCaption(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		var caps []engine.Caption
 		if len(rowPrompts) > 0 {
-			if caps, _, err = e.CaptionEach(pixels, rowPrompts, overrides, false); err != nil {
+			if caps, _, err = e.CaptionEach(ctx, pixels, rowPrompts, overrides, false); err != nil {
 				return err
 			}
 		}
@@ -135,21 +133,9 @@ func imagePrompts(prompt, file string, images int) ([]string, error) {
 	return lines, nil
 }
 
-// openEngine loads a checkpoint with the chosen BLAS backend, showing a
-// download progress bar when the model comes from the Hub.
-func openEngine(ctx context.Context, model, backend string) (*engine.Engine, error) {
-	opts := engine.Options{Hub: hub.Options{Progress: os.Stderr}}
-	if backend != "" {
-		b, warning, err := blas.Load(blas.Options{Backend: blas.Kind(backend)})
-		if err != nil {
-			return nil, err
-		}
-		if warning != "" {
-			fmt.Fprintln(os.Stderr, "warning:", warning)
-		}
-		opts.BLAS = b
-	}
-	e, err := engine.Open(ctx, model, opts)
+// openEngine loads a checkpoint with the runtime the flags chose.
+func openEngine(ctx context.Context, model string, rt *engine.Options) (*engine.Engine, error) {
+	e, err := engine.Open(ctx, model, *rt)
 	if err == nil {
 		boundHeapGrowth()
 	}

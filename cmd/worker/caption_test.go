@@ -17,7 +17,7 @@ func TestCaptionCommand(t *testing.T) {
 	var out bytes.Buffer
 	model := fixtures.Path("opt-tiny", "model")
 	img := fixtures.Path("images", "astronaut.png")
-	err := runCaption(context.Background(), []string{"--model", model, "--max-new-tokens", "12", "--backend", "go", img}, &out)
+	err := runCaption(context.Background(), []string{"--model", model, "--max-new-tokens", "12", "--backend", "go", "--dtype", "fp32", img}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +58,7 @@ func TestCaptionCommandFlagErrors(t *testing.T) {
 		{"--model", model},
 		{"--model", model, "--num-beams", "x", img},
 		{"--model", model, "--batch-size", "0", img},
+		{"--model", model, "--dtype", "fp16", img},
 	} {
 		if err := runCaption(context.Background(), args, &bytes.Buffer{}); err == nil {
 			t.Errorf("runCaption(%q) succeeded", args)
@@ -124,5 +125,20 @@ func TestCaptionCommandPromptFile(t *testing.T) {
 	err := runCaption(context.Background(), []string{"--model", model, "--prompt-file", file, imgs[0]}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "2 lines for 1 images") {
 		t.Fatalf("error %v, want a line count mismatch", err)
+	}
+}
+
+func TestCaptionBF16MatchesGolden(t *testing.T) {
+	// The bf16 path (Go kernels, which run on any CPU) keeps the greedy
+	// caption of the fixture: its logits move by under 1% (see
+	// blip2.TestBF16Accuracy), less than the gaps between the top tokens.
+	model := fixtures.Path("opt-tiny", "model")
+	var out bytes.Buffer
+	err := runCaption(context.Background(), []string{"--model", model, "--max-new-tokens", "12", "--dtype", "bf16", fixtures.Path("images", "astronaut.png")}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"ids":[15,15,15,218,129,259,259,259,259,259,15,15]`) {
+		t.Fatalf("bf16 caption %s differs from the golden c1 ids", out.String())
 	}
 }

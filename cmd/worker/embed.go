@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"blipflow/model/engine"
-	"blipflow/model/hub"
 	"blipflow/schemas"
 )
 
@@ -26,10 +25,10 @@ type embeddingModel struct {
 	*engine.Engine
 }
 
-// openEmbeddingModel loads a checkpoint folder or model name with the BLAS
-// backend $BLIPFLOW_BLAS selects.
-func openEmbeddingModel(ctx context.Context, ref string) (*embeddingModel, error) {
-	e, err := engine.Open(ctx, ref, engine.Options{Hub: hub.Options{Progress: os.Stderr}})
+// openEmbeddingModel loads a checkpoint folder or model name with the
+// runtime the flags chose.
+func openEmbeddingModel(ctx context.Context, ref string, rt *engine.Options) (*embeddingModel, error) {
+	e, err := engine.Open(ctx, ref, *rt)
 	if err != nil {
 		return nil, err
 	}
@@ -63,13 +62,13 @@ func (e *embeddingModel) readImages(paths []string) ([]float32, int, []error) {
 
 // embedImages returns the flattened [Q*D] embedding of each image file; a
 // file that cannot be read has a nil embedding and its error.
-func (e *embeddingModel) embedImages(paths []string) ([][]float32, []error, error) {
+func (e *embeddingModel) embedImages(ctx context.Context, paths []string) ([][]float32, []error, error) {
 	pixels, good, errs := e.readImages(paths)
 	out := make([][]float32, len(paths))
 	if good == 0 {
 		return out, errs, nil
 	}
-	flat, err := e.EmbedImages(pixels, good)
+	flat, err := e.EmbedImages(ctx, pixels, good)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -83,8 +82,8 @@ func (e *embeddingModel) embedImages(paths []string) ([][]float32, []error, erro
 }
 
 // embedTexts returns the embedding of each text.
-func (e *embeddingModel) embedTexts(texts []string) ([][]float32, []error, error) {
-	out, err := e.EmbedTexts(texts)
+func (e *embeddingModel) embedTexts(ctx context.Context, texts []string) ([][]float32, []error, error) {
+	out, err := e.EmbedTexts(ctx, texts)
 	return out, make([]error, len(texts)), err
 }
 
@@ -109,6 +108,7 @@ type embedLine struct {
 // Parquet embeddings table.
 func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
+	rt := runtimeFlags(fs)
 	modelDir := fs.String("model", "", "checkpoint folder or model name (an image-text retrieval checkpoint for ITC embeddings)")
 	texts := fs.Bool("text", false, "the inputs are texts: write their ITC text embeddings")
 	outPath := fs.String("out", "", "write a Parquet embeddings table here instead of JSON lines to stdout")
@@ -125,7 +125,7 @@ func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 	case *batchSize < 1:
 		return fmt.Errorf("--batch-size %d: want at least 1", *batchSize)
 	}
-	e, err := openEmbeddingModel(ctx, *modelDir)
+	e, err := openEmbeddingModel(ctx, *modelDir, rt)
 	if err != nil {
 		return err
 	}
@@ -152,7 +152,7 @@ func runEmbed(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 		batch := inputs[lo:min(lo+*batchSize, len(inputs))]
-		out, errs, err := embed(batch)
+		out, errs, err := embed(ctx, batch)
 		if err != nil {
 			return err
 		}

@@ -104,7 +104,7 @@ func TestEmbedImagesAndTexts(t *testing.T) {
 	images := runJSONLines[struct {
 		Input     string      `json:"input"`
 		Embedding [][]float32 `json:"embedding"`
-	}](t, runEmbed, append([]string{"--model", model, "--batch-size", "2"}, fx.imagePaths()...)...)
+	}](t, runEmbed, append([]string{"--model", model, "--dtype", "fp32", "--batch-size", "2"}, fx.imagePaths()...)...)
 	if len(images) != len(fx.Images) {
 		t.Fatalf("%d lines for %d images", len(images), len(fx.Images))
 	}
@@ -126,7 +126,7 @@ func TestEmbedImagesAndTexts(t *testing.T) {
 	texts := runJSONLines[struct {
 		Input     string    `json:"input"`
 		Embedding []float32 `json:"embedding"`
-	}](t, runEmbed, append(fx.Texts, "--model", model, "--text")...)
+	}](t, runEmbed, append(fx.Texts, "--model", model, "--dtype", "fp32", "--text")...)
 	flat = flat[:0]
 	for i, line := range texts {
 		if line.Input != fx.Texts[i] {
@@ -180,13 +180,13 @@ func TestEmbedWritesTable(t *testing.T) {
 		compare []float32 // reference values of the rows, when there are some
 		tol     float64
 	}{
-		{"itc images", []string{"--model", itm}, fx.imagePaths(),
+		{"itc images", []string{"--model", itm, "--dtype", "fp32"}, fx.imagePaths(),
 			schemas.Meta{Model: itmID, EmbeddingKind: "itc_image", EmbeddingVectors: 8, EmbeddingDim: 16, Normalized: true},
 			fx.tensors["itc.image_embeds"], tolerance},
-		{"itc texts", []string{"--model", itm, "--text"}, fx.Texts,
+		{"itc texts", []string{"--model", itm, "--dtype", "fp32", "--text"}, fx.Texts,
 			schemas.Meta{Model: itmID, EmbeddingKind: "itc_text", EmbeddingVectors: 1, EmbeddingDim: 16, Normalized: true},
 			fx.tensors["itc.text_embeds"], tolerance},
-		{"query outputs of a captioning checkpoint", []string{"--model", opt}, fx.imagePaths()[:1],
+		{"query outputs of a captioning checkpoint", []string{"--model", opt, "--dtype", "fp32"}, fx.imagePaths()[:1],
 			schemas.Meta{Model: optID, EmbeddingKind: "qformer_query", EmbeddingVectors: 8, EmbeddingDim: 32}, nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,7 +64,7 @@ type indexedModel struct {
 
 // openIndexed opens an index and the model that made it (modelRef, or the
 // model the index records), refusing a model of other embeddings.
-func openIndexed(ctx context.Context, path, modelRef string) (*indexedModel, error) {
+func openIndexed(ctx context.Context, path, modelRef string, rt *engine.Options) (*indexedModel, error) {
 	ix, err := index.Open(path)
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func openIndexed(ctx context.Context, path, modelRef string) (*indexedModel, err
 	if modelRef == "" {
 		modelRef = ix.Header().Model
 	}
-	e, err := openEmbeddingModel(ctx, modelRef)
+	e, err := openEmbeddingModel(ctx, modelRef, rt)
 	if err != nil {
 		ix.Close()
 		return nil, fmt.Errorf("the model of index %s: %w", path, err)
@@ -95,8 +95,8 @@ func (m *indexedModel) Close() {
 }
 
 // imageQuery embeds an image file as a query: its per-query vectors.
-func (m *indexedModel) imageQuery(path string) ([][]float32, error) {
-	vecs, errs, err := m.e.embedImages([]string{path})
+func (m *indexedModel) imageQuery(ctx context.Context, path string) ([][]float32, error) {
+	vecs, errs, err := m.e.embedImages(ctx, []string{path})
 	if err != nil {
 		return nil, err
 	}

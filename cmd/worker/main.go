@@ -48,6 +48,6 @@ func boundHeapGrowth() {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	const headroom = 1 << 30
+	const headroom = 256 << 20 // the activations of a batch fit several times over
 	debug.SetMemoryLimit(int64(ms.HeapAlloc) + headroom)
 }

@@ -24,6 +24,7 @@ type matchLine struct {
 // head and prints the softmax probability of "match".
 func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("match", flag.ContinueOnError)
+	rt := runtimeFlags(fs)
 	modelDir := fs.String("model", "", "image-text retrieval checkpoint folder")
 	text := fs.String("text", "", "the text to match the images against")
 	batchSize := fs.Int("batch-size", 8, "images per model call")
@@ -41,7 +42,7 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 	case *batchSize < 1:
 		return fmt.Errorf("--batch-size %d: want at least 1", *batchSize)
 	}
-	e, err := openEmbeddingModel(ctx, *modelDir)
+	e, err := openEmbeddingModel(ctx, *modelDir, rt)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func runMatch(ctx context.Context, args []string, stdout io.Writer) error {
 		pixels, good, errs := e.readImages(batch)
 		var probs []float64
 		if good > 0 {
-			if probs, err = e.Match(pixels, good, *text); err != nil {
+			if probs, err = e.Match(ctx, pixels, good, *text); err != nil {
 				return err
 			}
 		}

@@ -18,7 +18,7 @@ func TestMatchProbabilities(t *testing.T) {
 	for i, text := range fx.Texts {
 		// The reference pairs image i with text i; the other images ride
 		// along in the same batch to check batching keeps rows apart.
-		lines := runJSONLines[matchLine](t, runMatch, "--model", model, "--text", text, "--batch-size", "2", paths[0], paths[1], paths[2])
+		lines := runJSONLines[matchLine](t, runMatch, "--model", model, "--dtype", "fp32", "--text", text, "--batch-size", "2", paths[0], paths[1], paths[2])
 		if len(lines) != len(paths) {
 			t.Fatalf("%d lines for %d images", len(lines), len(paths))
 		}

@@ -15,7 +15,6 @@ import (
 	"blipflow/internal/redact"
 	"blipflow/model/engine"
 	"blipflow/model/generate"
-	"blipflow/model/hub"
 	"blipflow/pipeline"
 	"blipflow/pipeline/blip2model"
 	"blipflow/pipeline/fetch"
@@ -31,14 +30,15 @@ func init() {
 // pipelineModels says how `worker run` loads --model values other than
 // the built-in nop model: BLIP-2 checkpoints (a folder or a Hugging Face
 // name), generating with the checkpoint's defaults.
-func pipelineModels() pipeline.ModelConfig {
+func pipelineModels(rt *engine.Options) pipeline.ModelConfig {
 	return pipeline.ModelConfig{
-		Checkpoint: blip2model.Loader(engine.Options{Hub: hub.Options{Progress: os.Stderr}}, generate.Config{}),
+		Checkpoint: blip2model.Loader(*rt, generate.Config{}),
 	}
 }
 
 func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	rt := runtimeFlags(fs)
 	var nf node.Flags
 	nf.Register(fs, ":9090")
 	modelName := fs.String("model", node.EnvString("BLIPFLOW_MODEL", ""), "checkpoint folder or model name, or nop (env BLIPFLOW_MODEL)")
@@ -65,7 +65,7 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	model, err := pipeline.LoadModel(ctx, *modelName, pipelineModels())
+	model, err := pipeline.LoadModel(ctx, *modelName, pipelineModels(rt))
 	if err != nil {
 		return err
 	}

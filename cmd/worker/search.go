@@ -35,6 +35,7 @@ type searchHit struct {
 // re-rank.
 func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	rt := runtimeFlags(fs)
 	modelDir := fs.String("model", "", "image-text retrieval checkpoint folder (the one that embedded the table; with --index, default: the index's model)")
 	var tables, images listFlag
 	fs.Var(&tables, "table", "Parquet embeddings or results table, folder of tables or glob pattern (repeatable): exact scan")
@@ -72,9 +73,9 @@ func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 		return enc.Encode(line)
 	}
 	if *indexPath != "" {
-		return searchIndex(ctx, *indexPath, *modelDir, queries, images, *top, opts, print)
+		return searchIndex(ctx, *indexPath, *modelDir, rt, queries, images, *top, opts, print)
 	}
-	e, err := openEmbeddingModel(ctx, *modelDir)
+	e, err := openEmbeddingModel(ctx, *modelDir, rt)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	vecs, err := e.EmbedTexts(queries)
+	vecs, err := e.EmbedTexts(ctx, queries)
 	if err != nil {
 		return err
 	}
@@ -114,15 +115,15 @@ func runSearch(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // searchIndex answers text and image queries from an index.
-func searchIndex(ctx context.Context, path, modelRef string, texts, images []string, top int, opts index.SearchOptions, print func(string, []search.Hit) error) error {
-	m, err := openIndexed(ctx, path, modelRef)
+func searchIndex(ctx context.Context, path, modelRef string, rt *engine.Options, texts, images []string, top int, opts index.SearchOptions, print func(string, []search.Hit) error) error {
+	m, err := openIndexed(ctx, path, modelRef, rt)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	var vecs [][]float32
 	if len(texts) > 0 {
-		if vecs, err = m.e.EmbedTexts(texts); err != nil {
+		if vecs, err = m.e.EmbedTexts(ctx, texts); err != nil {
 			return err
 		}
 	}
@@ -139,7 +140,7 @@ func searchIndex(ctx context.Context, path, modelRef string, texts, images []str
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		q, err := m.imageQuery(img)
+		q, err := m.imageQuery(ctx, img)
 		if err != nil {
 			return err
 		}

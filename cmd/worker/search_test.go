@@ -35,13 +35,13 @@ func TestSearchRanksAsReference(t *testing.T) {
 	fx := loadITMFixture(t)
 	model := fixtures.Path("itm-tiny", "model")
 	table := filepath.Join(t.TempDir(), "images.parquet")
-	embedTable(t, table, append([]string{"--model", model}, fx.imagePaths()...)...)
+	embedTable(t, table, append([]string{"--model", model, "--dtype", "fp32"}, fx.imagePaths()...)...)
 
 	n := len(fx.Images)
 	perText := fx.tensors["itc.logits_per_text"] // [text][image]
 	for _, top := range []int{1, 2, n, n + 5} {
 		lines := runJSONLines[searchOutput](t, runSearch,
-			append([]string{"--model", model, "--table", table, "--top", strconv.Itoa(top)}, fx.Texts...)...)
+			append([]string{"--model", model, "--dtype", "fp32", "--table", table, "--top", strconv.Itoa(top)}, fx.Texts...)...)
 		if len(lines) != len(fx.Texts) {
 			t.Fatalf("top %d: %d lines for %d queries", top, len(lines), len(fx.Texts))
 		}

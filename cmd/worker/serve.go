@@ -25,6 +25,7 @@ func init() {
 // runServe serves an index until the context ends.
 func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	rt := runtimeFlags(fs)
 	indexPath := fs.String("index", "", "index written by 'worker index'")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	modelRef := fs.String("model", "", "checkpoint that embeds the queries (default: the index's model)")
@@ -40,7 +41,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer) error {
 	if *indexPath == "" {
 		return errors.New("--index is required")
 	}
-	m, err := openIndexed(ctx, *indexPath, *modelRef)
+	m, err := openIndexed(ctx, *indexPath, *modelRef, rt)
 	if err != nil {
 		return err
 	}

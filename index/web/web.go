@@ -36,9 +36,10 @@ import (
 //go:embed page.html
 var page []byte
 
-// Embedder turns a query text into the vector the index is searched with.
+// Embedder turns a query text into the vector the index is searched with;
+// a cancelled ctx (the request's) stops it.
 type Embedder interface {
-	EmbedTexts(texts []string) ([][]float32, error)
+	EmbedTexts(ctx context.Context, texts []string) ([][]float32, error)
 }
 
 // Server answers searches over one index.
@@ -116,7 +117,7 @@ func (s *Server) searchText(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.embedMu.Lock()
-	vecs, err := s.Embed.EmbedTexts([]string{q})
+	vecs, err := s.Embed.EmbedTexts(r.Context(), []string{q})
 	s.embedMu.Unlock()
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, fmt.Errorf("embed the query: %w", err))

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -18,7 +19,7 @@ import (
 // textVectors embeds the texts the test asks for as given vectors.
 type textVectors map[string][]float32
 
-func (t textVectors) EmbedTexts(texts []string) ([][]float32, error) {
+func (t textVectors) EmbedTexts(_ context.Context, texts []string) ([][]float32, error) {
 	var out [][]float32
 	for _, s := range texts {
 		out = append(out, t[s])

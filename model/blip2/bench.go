@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -32,7 +33,7 @@ type BenchOptions struct {
 
 // Measure times the vision encoder per image, the Q-Former, the prefill
 // of one prompt and one decode step at each batch size, on random pixels.
-func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
+func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, error) {
 	if o.PromptLen == 0 {
 		o.PromptLen = 10
 	}
@@ -65,13 +66,9 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 	pixels := nn.NewRandomSource(1, 1).Shaped([]int{1, 3, size, size})
 	var vis []float32
 	secs, err := best(func() error {
-		g := nn.NewGraph(m.Ops)
-		h := m.Vision.Forward(g, g.Input(pixels, 1, 3, size, size))
-		if err := g.Run(); err != nil {
-			return err
-		}
-		vis, _ = nn.Value(h)
-		return nil
+		var err error
+		vis, err = m.Vision.Encode(ctx, m.Ops, pixels, 1)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("vision encoder: %w", err)
@@ -86,7 +83,7 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 		if m.Projection != nil {
 			p = g.Ops.Linear(q, m.Projection)
 		}
-		if err := g.Run(); err != nil {
+		if err := g.Run(ctx); err != nil {
 			return err
 		}
 		img.Projected, _ = nn.Value(p)
@@ -112,19 +109,22 @@ func Measure(m *Model, o BenchOptions) ([]StageTiming, error) {
 	}
 	n := len(ids)
 	secs, err = best(func() error {
-		_, _, err := m.prefillOPT(img, [][]int{ids}, [][]int{onesInt(n)}, 1, false)
+		_, _, err := m.prefillOPT(ctx, img, [][]int{ids}, [][]int{onesInt(n)}, 1, 1, false)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("prefill: %w", err)
 	}
-	lmBytes := 4 * float64(o5.params())
+	lmBytes := float64(o5.weightBytes())
 	out = append(out, StageTiming{Stage: fmt.Sprintf("prefill (%d tokens)", n), Batch: 1, Seconds: secs, FLOP: o5.flop(n, n) + 2*float64(o5.dim*o5.cfg.VocabSize), WeightBytes: lmBytes})
 	for _, b := range o.DecodeBatch {
-		d := o5.emptyDecoder(m, b, o.DecodePast)
+		d, err := o5.emptyDecoder(m, b, o.DecodePast)
+		if err != nil {
+			return nil, err
+		}
 		tokens := make([]int, b)
 		secs, err = best(func() error {
-			if _, err := d.Step(tokens); err != nil {
+			if _, err := d.Step(ctx, tokens); err != nil {
 				return err
 			}
 			return d.rewind(1)
@@ -162,44 +162,38 @@ func (o *OPT) flop(n, tk int) float64 {
 	return float64(len(o.layers)) * float64(n) * (8*d*d + 4*d*f + 4*float64(tk)*d)
 }
 
-// params counts the language model's weights (the head once when tied).
-func (o *OPT) params() int {
-	n := len(o.embed.Data) + len(o.positions.Data)
+// weightBytes is the size of the language model's weights (the head once
+// when tied).
+func (o *OPT) weightBytes() int {
+	n := o.embed.Bytes() + o.positions.Bytes()
 	for _, l := range o.layers {
 		for _, lin := range []*nn.Linear{l.q, l.k, l.v, l.out, l.fc1, l.fc2} {
-			n += len(lin.W.Data)
+			n += lin.W.Bytes()
 		}
 	}
 	if o.lmHead.W != o.embed {
-		n += len(o.lmHead.W.Data)
+		n += o.lmHead.W.Bytes()
 	}
 	return n
 }
 
 // emptyDecoder returns a decoder for b rows whose cache holds past steps of
 // zeros, to time decode steps without a prefill.
-func (o *OPT) emptyDecoder(m *Model, b, past int) *optDecoder {
-	d := &optDecoder{m: m, o: o, cache: nn.NewCache(len(o.layers), b, o.dim, past+1), count: make([]int, b)}
-	zeros := make([]float32, b*past*o.dim)
-	for i := range d.cache.K {
-		d.cache.K[i].Append(zeros, past)
-		d.cache.V[i].Append(zeros, past)
+func (o *OPT) emptyDecoder(m *Model, b, past int) (*optDecoder, error) {
+	d := &optDecoder{m: m, o: o, cache: m.Ops.NewKVCache(len(o.layers), b, b, o.dim, past+1), count: make([]int, b), steps: map[int]*optStep{}}
+	if _, err := d.cache.Reserve(past); err != nil {
+		return nil, err
 	}
 	for r := range d.count {
 		d.mask = append(d.mask, onesInt(past))
 		d.count[r] = past
 	}
-	return d
+	return d, nil
 }
 
 // rewind drops the last n cached steps (benchmarks repeat one step).
 func (d *optDecoder) rewind(n int) error {
-	for i := range d.cache.K {
-		for _, buf := range []*nn.KVBuffer{d.cache.K[i], d.cache.V[i]} {
-			buf.Len -= n
-			buf.Data = buf.Data[:buf.Len*buf.Batch*buf.Dim]
-		}
-	}
+	d.cache.Truncate(n)
 	for r := range d.mask {
 		d.mask[r] = d.mask[r][:len(d.mask[r])-n]
 		d.count[r] -= n

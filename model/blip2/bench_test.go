@@ -1,10 +1,14 @@
 package blip2
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"testing"
 
+	"blipflow/internal/fixtures"
 	"blipflow/model/blas"
+	"blipflow/model/config"
 	"blipflow/model/generate"
 	"blipflow/model/nn"
 )
@@ -27,11 +31,11 @@ func BenchmarkTinyCaption(b *testing.B) {
 	cfg.Set("eos_token_id", "-1") // never stop early: every run does the same work
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		img, err := m.EncodeImages(pixels, n)
+		img, err := m.EncodeImages(context.Background(), pixels, n)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := m.Generate(img, ids, mask, cfg); err != nil {
+		if _, err := m.Generate(context.Background(), img, ids, mask, cfg); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -61,7 +65,7 @@ func BenchmarkRealShape(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		timings, err := Measure(m, BenchOptions{Repeats: 1})
+		timings, err := Measure(context.Background(), m, BenchOptions{Repeats: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -70,5 +74,38 @@ func BenchmarkRealShape(b *testing.B) {
 				b.Logf("%-24s batch %2d  %8.1f ms  %6.1f GFLOP/s", t.Stage, t.Batch, t.Seconds*1e3, t.GFLOPS())
 			}
 		}
+	}
+}
+
+// BenchmarkDecodeStepTiny times one decode step of a 32-layer OPT at the
+// tiny checkpoint's widths, where the math is negligible: what is left is
+// the framework's cost per step (graph building and compiling before steps
+// reused a compiled graph, op dispatch, the KV cache).
+func BenchmarkDecodeStepTiny(b *testing.B) {
+	for _, rows := range []int{1, 8} {
+		b.Run(fmt.Sprintf("batch%d", rows), func(b *testing.B) {
+			cfg, err := config.Load(fixtures.Path("opt-tiny", "model"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.Text.NumHiddenLayers = 32
+			bl, _, _ := blas.Default()
+			m, err := New(cfg, nn.NewRandomSource(1, 0.02), nn.NewCPU(bl))
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := m.LM.(*OPT).emptyDecoder(m, rows, 42)
+			if err != nil {
+				b.Fatal(err)
+			}
+			tokens := make([]int, rows)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := d.Step(context.Background(), tokens); err != nil {
+					b.Fatal(err)
+				}
+				d.rewind(1)
+			}
+		})
 	}
 }

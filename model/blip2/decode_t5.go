@@ -1,9 +1,12 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 
 	"blipflow/model/nn"
+
+	G "gorgonia.org/gorgonia"
 )
 
 // t5Decoder is a T5 model mid-generation. It implements generate.Decoder.
@@ -11,13 +14,23 @@ type t5Decoder struct {
 	m  *Model
 	t  *T5
 	st *t5State
+	// steps holds the compiled decode-step graph of the current batch
+	// size (see optDecoder.steps).
+	steps map[int]*t5Step
+}
+
+// t5Step is a compiled decode step for a batch size.
+type t5Step struct {
+	run    *nn.Runner
+	pass   *t5Pass
+	logits *G.Node
 }
 
 // prefillT5 encodes the prompt (queries in place of the <image> tokens) and
 // runs the decoder over decoderIDs [B,T] (usually the start token alone). It
 // returns the decoder and the logits of the last position [B][V], or of
 // every position when all is set.
-func (m *Model) prefillT5(img *ImageOutputs, ids, mask [][]int, decoderIDs [][]int, capacity int, all bool) (*t5Decoder, [][]float32, error) {
+func (m *Model) prefillT5(ctx context.Context, img *ImageOutputs, ids, mask [][]int, decoderIDs [][]int, capacity, slots int, all bool) (*t5Decoder, [][]float32, error) {
 	t := m.LM.(*T5)
 	g := nn.NewGraph(m.Ops)
 	x, _, mask, err := m.promptEmbeddings(g, img, ids, mask)
@@ -28,35 +41,52 @@ func (m *Model) prefillT5(img *ImageOutputs, ids, mask [][]int, decoderIDs [][]i
 	te := len(mask[0])
 	inner := t.heads * t.dkv
 	st := &t5State{
-		self:    nn.NewCache(len(t.decoder.layers), b, inner, n+capacity),
-		cross:   nn.NewCache(len(t.decoder.layers), b, inner, te),
+		self:    m.Ops.NewKVCache(len(t.decoder.layers), b, slots, inner, n+capacity),
+		cross:   m.Ops.NewKVCache(len(t.decoder.layers), b, slots, inner, te),
 		encMask: mask,
 	}
 	enc := t.encode(g, x, mask)
-	h := t.decode(g, flatten(decoderIDs), b, st, enc)
+	p := t.newPass(b, n, n, te, true)
+	if err := p.fill(t, st, flatten(decoderIDs)); err != nil {
+		return nil, nil, err
+	}
+	h := t.decode(g, p, st, enc)
 	if !all {
 		h = token(g, h, n-1)
 	}
 	logits := g.Ops.Linear(h, t.lmHead)
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, nil, err
 	}
-	return &t5Decoder{m: m, t: t, st: st}, rowsOf(logits, t.cfg.VocabSize), nil
+	return &t5Decoder{m: m, t: t, st: st, steps: map[int]*t5Step{}}, rowsOf(logits, t.cfg.VocabSize), nil
 }
 
 // Step feeds one token per row and returns the next-token logits.
-func (d *t5Decoder) Step(tokens []int) ([][]float32, error) {
-	b := d.st.self.Batch()
+func (d *t5Decoder) Step(ctx context.Context, tokens []int) ([][]float32, error) {
+	b := d.st.self.Rows()
 	if len(tokens) != b {
 		return nil, fmt.Errorf("blip2: %d tokens for %d rows", len(tokens), b)
 	}
-	g := nn.NewGraph(d.m.Ops)
-	h := d.t.decode(g, tokens, b, d.st, nil)
-	logits := g.Ops.Linear(h, d.t.lmHead)
-	if err := g.Run(); err != nil {
+	s, ok := d.steps[b]
+	if !ok {
+		s = &t5Step{pass: d.t.newPass(b, 1, d.st.self.Capacity, d.st.cross.Capacity, false)}
+		g := nn.NewGraph(d.m.Ops)
+		s.logits = g.Ops.Linear(d.t.decode(g, s.pass, d.st, nil), d.t.lmHead)
+		s.run = g.Compile()
+		for k, old := range d.steps {
+			old.run.Close()
+			delete(d.steps, k)
+		}
+		d.steps[b] = s
+	}
+	if err := s.pass.fill(d.t, d.st, tokens); err != nil {
 		return nil, err
 	}
-	return rowsOf(logits, d.t.cfg.VocabSize), nil
+	if err := s.run.Run(ctx); err != nil {
+		d.st.self.Truncate(1)
+		return nil, err
+	}
+	return rowsOf(s.logits, d.t.cfg.VocabSize), nil
 }
 
 // Select rearranges the rows (beam reordering, dropping finished rows).

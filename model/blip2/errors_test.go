@@ -1,12 +1,15 @@
 package blip2
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"blipflow/internal/fixtures"
 	"blipflow/model/blas"
 	"blipflow/model/config"
+	"blipflow/model/generate"
 	"blipflow/model/nn"
 	"blipflow/model/safetensors"
 )
@@ -52,7 +55,7 @@ func TestMissingTensorIsNamed(t *testing.T) {
 
 func TestPromptLongerThanPositionsIsAnError(t *testing.T) {
 	m := loadModel(t, "opt-tiny", blas.Gonum{})
-	img, err := m.EncodeImages(make([]float32, 3*224*224), 1)
+	img, err := m.EncodeImages(context.Background(), make([]float32, 3*224*224), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,12 +63,12 @@ func TestPromptLongerThanPositionsIsAnError(t *testing.T) {
 	for len(row) < 140 { // opt-tiny has 128 positions
 		row = append(row, 50)
 	}
-	_, _, err = m.prefillOPT(img, [][]int{row}, [][]int{onesInt(len(row))}, 4, false)
+	_, _, err = m.prefillOPT(context.Background(), img, [][]int{row}, [][]int{onesInt(len(row))}, 4, 0, false)
 	if err == nil || !strings.Contains(err.Error(), "128 positions") {
 		t.Fatalf("error = %v", err)
 	}
 	// Wrong number of <image> tokens is an error too, not a crash.
-	if _, _, err := m.prefillOPT(img, [][]int{{2, 50}}, [][]int{{1, 1}}, 4, false); err == nil || !strings.Contains(err.Error(), "<image>") {
+	if _, _, err := m.prefillOPT(context.Background(), img, [][]int{{2, 50}}, [][]int{{1, 1}}, 4, 0, false); err == nil || !strings.Contains(err.Error(), "<image>") {
 		t.Fatalf("error = %v", err)
 	}
 }
@@ -80,14 +83,14 @@ func TestQueriesBeforePromptWithoutImageToken(t *testing.T) {
 		if c.Name != "c2" {
 			continue
 		}
-		img, err := m.EncodeImages(imagesPixels(t, g, c.Name, 1), 1)
+		img, err := m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, 1), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
 		nq := m.Config.NumQueryTokens
 		m.Config.ImageTokenIndex = nil
 		text := [][]int{c.InputIDs[0][nq:]}
-		_, logits, err := m.prefillOPT(img, text, [][]int{c.AttentionMask[0][nq:]}, 0, true)
+		_, logits, err := m.prefillOPT(context.Background(), img, text, [][]int{c.AttentionMask[0][nq:]}, 0, 0, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,5 +99,24 @@ func TestQueriesBeforePromptWithoutImageToken(t *testing.T) {
 			flat = append(flat, r...)
 		}
 		assertClose(t, "c2.logits with queries put before the prompt", flat, g.tensor(t, "c2.logits"))
+	}
+}
+
+func TestCancelledRunsStop(t *testing.T) {
+	m := loadModel(t, "opt-tiny", blas.Gonum{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.EncodeImages(ctx, make([]float32, 3*224*224), 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("EncodeImages = %v, want context.Canceled", err)
+	}
+	img, err := m.EncodeImages(context.Background(), make([]float32, 3*224*224), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := append(repeat(*m.Config.ImageTokenIndex, m.Config.NumQueryTokens), 2)
+	var cfg generate.Config
+	cfg.Set("max_new_tokens", "5")
+	if _, err := m.Generate(ctx, img, [][]int{row}, [][]int{onesInt(len(row))}, cfg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Generate = %v, want context.Canceled", err)
 	}
 }

@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -18,8 +19,8 @@ type Features struct {
 
 // ImageFeatures runs the vision encoder and the Q-Former on pixels
 // [N,3,H,W] and returns both feature tensors.
-func (m *Model) ImageFeatures(pixels []float32, n int) (*Features, error) {
-	out, err := m.EncodeImages(pixels, n)
+func (m *Model) ImageFeatures(ctx context.Context, pixels []float32, n int) (*Features, error) {
+	out, err := m.EncodeImages(ctx, pixels, n)
 	if err != nil {
 		return nil, err
 	}
@@ -31,15 +32,15 @@ func (m *Model) ImageFeatures(pixels []float32, n int) (*Features, error) {
 // get_text_features does, returning the last hidden states [B,T,D]
 // flattened: OPT's decoder output (after its final norm and projection),
 // or T5's encoder output.
-func (m *Model) TextFeatures(ids, mask [][]int) ([]float32, error) {
+func (m *Model) TextFeatures(ctx context.Context, ids, mask [][]int) ([]float32, error) {
 	if err := checkTokenBatch(ids, mask); err != nil {
 		return nil, err
 	}
 	switch lm := m.LM.(type) {
 	case *OPT:
-		return lm.hiddenStates(m.Ops, ids, mask)
+		return lm.hiddenStates(ctx, m.Ops, ids, mask)
 	case *T5:
-		return lm.encoderStates(m.Ops, ids, mask)
+		return lm.encoderStates(ctx, m.Ops, ids, mask)
 	case nil:
 		return nil, errors.New("blip2: checkpoint has no language model (language_projection.weight and language_model.* are missing)")
 	default:
@@ -50,7 +51,7 @@ func (m *Model) TextFeatures(ids, mask [][]int) ([]float32, error) {
 // hiddenStates runs OPT over ids with a causal, padding-aware mask and
 // positions counted over the unmasked tokens (as the reference derives them
 // from the attention mask), with a fresh cache.
-func (o *OPT) hiddenStates(ops nn.Ops, ids, mask [][]int) ([]float32, error) {
+func (o *OPT) hiddenStates(ctx context.Context, ops nn.Ops, ids, mask [][]int) ([]float32, error) {
 	b, t := len(ids), len(ids[0])
 	if t > o.cfg.MaxPositionEmbeddings {
 		return nil, fmt.Errorf("blip2: text of %d tokens exceeds OPT's %d positions", t, o.cfg.MaxPositionEmbeddings)
@@ -77,8 +78,13 @@ func (o *OPT) hiddenStates(ops nn.Ops, ids, mask [][]int) ([]float32, error) {
 	}
 	g := nn.NewGraph(ops)
 	x := g.Ops.Embed(g.InputInts(flatten(ids), b, t), o.embed)
-	h := o.forward(g, x, positions, g.Input(attn, b, t, t), nn.NewCache(len(o.layers), b, o.dim, t))
-	if err := g.Run(); err != nil {
+	cache := ops.NewKVCache(len(o.layers), b, b, o.dim, t)
+	kvPos, err := cache.Reserve(t)
+	if err != nil {
+		return nil, err
+	}
+	h := o.forward(g, x, g.InputInts(positions, b, t), g.InputInts(kvPos, b), g.Input(attn, b, t, t), cache)
+	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
 	out, _ := nn.Value(h)
@@ -86,12 +92,12 @@ func (o *OPT) hiddenStates(ops nn.Ops, ids, mask [][]int) ([]float32, error) {
 }
 
 // encoderStates runs T5's encoder over ids with their padding mask.
-func (t *T5) encoderStates(ops nn.Ops, ids, mask [][]int) ([]float32, error) {
+func (t *T5) encoderStates(ctx context.Context, ops nn.Ops, ids, mask [][]int) ([]float32, error) {
 	b, n := len(ids), len(ids[0])
 	g := nn.NewGraph(ops)
 	x := g.Ops.Embed(g.InputInts(flatten(ids), b, n), t.shared)
 	h := t.encode(g, x, mask)
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
 	out, _ := nn.Value(h)

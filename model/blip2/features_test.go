@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -17,14 +18,14 @@ func TestFeaturesParity(t *testing.T) {
 					if c.Name != "c6" {
 						continue
 					}
-					f, err := m.ImageFeatures(imagesPixels(t, g, c.Name, 1), 1)
+					f, err := m.ImageFeatures(context.Background(), imagesPixels(t, g, c.Name, 1), 1)
 					if err != nil {
 						t.Fatal(err)
 					}
 					assertClose(t, "c6.get_image_features", f.Image, g.tensor(t, "c6.get_image_features"))
 					assertClose(t, "c6.get_qformer_features", f.Queries, g.tensor(t, "c6.get_qformer_features"))
 					mask := [][]int{onesInt(len(c.TextInputIDs[0]))}
-					text, err := m.TextFeatures(c.TextInputIDs, mask)
+					text, err := m.TextFeatures(context.Background(), c.TextInputIDs, mask)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -43,12 +44,12 @@ func TestTextFeaturesPadding(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m := loadModel(t, name, blas.Gonum{})
 			long, short := []int{5, 17, 9, 33, 2, 8}, []int{5, 17, 9}
-			alone, err := m.TextFeatures([][]int{short}, [][]int{onesInt(len(short))})
+			alone, err := m.TextFeatures(context.Background(), [][]int{short}, [][]int{onesInt(len(short))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			padded := append(append([]int(nil), short...), 0, 0, 0)
-			batch, err := m.TextFeatures([][]int{long, padded}, [][]int{onesInt(6), {1, 1, 1, 0, 0, 0}})
+			batch, err := m.TextFeatures(context.Background(), [][]int{long, padded}, [][]int{onesInt(6), {1, 1, 1, 0, 0, 0}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +74,7 @@ func TestTextFeaturesErrors(t *testing.T) {
 		{"ragged", opt, [][]int{{1, 2}, {1}}, [][]int{{1, 1}, {1}}, "row 1"},
 		{"no language model", itm, [][]int{{1}}, [][]int{{1}}, "language_projection.weight"},
 	} {
-		_, err := tc.m.TextFeatures(tc.ids, tc.mask)
+		_, err := tc.m.TextFeatures(context.Background(), tc.ids, tc.mask)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error mentioning %q", tc.name, err, tc.want)
 		}

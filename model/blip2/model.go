@@ -6,6 +6,7 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -62,9 +63,12 @@ func New(cfg config.BLIP2, src nn.Source, ops nn.Ops) (*Model, error) {
 		return nil, err
 	}
 	l := nn.NewLoader(src)
+	// The vision encoder's and the language model's matrices take the ops'
+	// weight dtype; the Q-Former and the projection stay float32.
+	big := l.Matrices(ops.WeightDType())
 	m := &Model{Config: cfg, Ops: ops}
 	var err error
-	if m.Vision, err = loadVision(l.Sub("vision_model"), cfg.Vision); err != nil {
+	if m.Vision, err = loadVision(big.Sub("vision_model"), cfg.Vision); err != nil {
 		return nil, err
 	}
 	if m.QFormer, err = loadQFormer(l, cfg); err != nil {
@@ -74,9 +78,9 @@ func New(cfg config.BLIP2, src nn.Source, ops nn.Ops) (*Model, error) {
 		m.Projection = l.Linear("language_projection", cfg.QFormer.HiddenSize, cfg.TextHidden(), true)
 		switch cfg.Text.ModelType {
 		case config.OPT:
-			m.LM, err = loadOPT(l.Sub("language_model"), cfg.Text)
+			m.LM, err = loadOPT(big.Sub("language_model"), cfg.Text)
 		case config.T5:
-			m.LM, err = loadT5(l.Sub("language_model"), cfg.Text)
+			m.LM, err = loadT5(big.Sub("language_model"), cfg.Text)
 		}
 		if err != nil {
 			return nil, err
@@ -109,26 +113,28 @@ type ImageOutputs struct {
 }
 
 // EncodeImages runs the vision encoder and the Q-Former once on pixels
-// [N,3,H,W].
-func (m *Model) EncodeImages(pixels []float32, n int) (*ImageOutputs, error) {
+// [N,3,H,W]. A cancelled ctx stops it between layers.
+func (m *Model) EncodeImages(ctx context.Context, pixels []float32, n int) (*ImageOutputs, error) {
 	size := m.Config.Vision.ImageSize
 	if len(pixels) != n*3*size*size {
 		return nil, fmt.Errorf("blip2: %d pixel values for %d images of 3x%dx%d", len(pixels), n, size, size)
 	}
+	hidden, err := m.Vision.Encode(ctx, m.Ops, pixels, n)
+	if err != nil {
+		return nil, err
+	}
 	g := nn.NewGraph(m.Ops)
-	px := g.Input(pixels, n, 3, size, size)
-	vis := m.Vision.Forward(g, px)
+	vis := g.Input(hidden, n, NumPositions(m.Config.Vision), m.Config.Vision.HiddenSize)
 	pooled := m.Vision.Pooled(g, vis)
 	q := m.QFormer.Forward(g, vis)
 	var proj *G.Node
 	if m.Projection != nil {
 		proj = g.Ops.Linear(q, m.Projection)
 	}
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
-	out := &ImageOutputs{N: n}
-	out.Vision, _ = nn.Value(vis)
+	out := &ImageOutputs{N: n, Vision: hidden}
 	out.Pooled, _ = nn.Value(pooled)
 	out.Queries, _ = nn.Value(q)
 	if proj != nil {

@@ -42,7 +42,7 @@ func loadOPT(l *nn.Loader, c config.Text) (*OPT, error) {
 	d, dw := c.HiddenSize, c.WordEmbedProjDim
 	o := &OPT{cfg: c, act: act, heads: c.NumAttentionHeads, dim: d}
 	dl := l.Sub("model.decoder")
-	o.embed = dl.Tensor("embed_tokens.weight", c.VocabSize, dw)
+	o.embed = dl.Matrix("embed_tokens.weight", c.VocabSize, dw)
 	o.positions = dl.Tensor("embed_positions.weight", c.MaxPositionEmbeddings+optPositionOffset, d)
 	if dw != d {
 		o.projIn = dl.Linear("project_in", dw, d, false)
@@ -68,7 +68,7 @@ func loadOPT(l *nn.Loader, c config.Text) (*OPT, error) {
 	}
 	head := o.embed
 	if l.Has("lm_head.weight") {
-		head = l.Tensor("lm_head.weight", c.VocabSize, dw)
+		head = l.Matrix("lm_head.weight", c.VocabSize, dw)
 	}
 	o.lmHead = &nn.Linear{In: dw, Out: c.VocabSize, W: head}
 	return o, nil
@@ -85,25 +85,37 @@ func ones(name string, n int) *nn.Weight {
 // Embeddings returns the token embedding table.
 func (o *OPT) Embeddings() *nn.Weight { return o.embed }
 
-// forward runs the decoder on embeddings x [B,T,Dw] whose new steps have the
-// given position ids [B·T] and additive attention mask [B,T,Tk], appending
-// to cache, and returns the final hidden states [B,T,Dw].
-func (o *OPT) forward(g *nn.Graph, x *G.Node, positions []int, mask *G.Node, cache *nn.Cache) *G.Node {
-	b, t := x.Shape()[0], x.Shape()[1]
+// forward runs the decoder on embeddings x [B,T,Dw] whose new steps have
+// the position ids positions (ints [B,T]) and additive attention mask
+// [B,T,Tm] over each row's cached steps, writing their keys and values into
+// cache at kvPos (ints [B], from cache.Reserve), and returns the final
+// hidden states [B,T,Dw].
+func (o *OPT) forward(g *nn.Graph, x, positions, kvPos, mask *G.Node, cache *nn.KVCache) *G.Node {
+	return o.output(g, o.layerRange(g, o.input(g, x, positions), 0, len(o.layers), kvPos, mask, cache))
+}
+
+// input projects the embeddings x [B,T,Dw] to the decoder's width and adds
+// the position embeddings.
+func (o *OPT) input(g *nn.Graph, x, positions *G.Node) *G.Node {
 	if o.projIn != nil {
 		x = g.Ops.Linear(x, o.projIn)
 	}
-	x = g.Add(x, g.Ops.Embed(g.InputInts(positions, b, t), o.positions))
-	spec := nn.AttentionSpec{Heads: o.heads, HeadDim: o.dim / o.heads, Scale: float32(1 / math.Sqrt(float64(o.dim/o.heads))), KVTimeMajor: true}
+	return g.Add(x, g.Ops.Embed(positions, o.positions))
+}
+
+// layerRange adds decoder layers [lo,hi) over x [B,T,D] (see forward).
+func (o *OPT) layerRange(g *nn.Graph, x *G.Node, lo, hi int, kvPos, mask *G.Node, cache *nn.KVCache) *G.Node {
+	spec := nn.AttentionSpec{Heads: o.heads, HeadDim: o.dim / o.heads, Scale: float32(1 / math.Sqrt(float64(o.dim/o.heads)))}
 	before := o.cfg.DoLayerNormBefore
-	for i, l := range o.layers {
+	for i := lo; i < hi; i++ {
+		l := o.layers[i]
 		h := x
 		if before {
 			h = g.Ops.Norm(h, l.attnNorm)
 		}
-		k := g.Ops.KVAppend(g.Ops.Linear(h, l.k), cache.K[i])
-		v := g.Ops.KVAppend(g.Ops.Linear(h, l.v), cache.V[i])
-		h = g.Ops.Linear(g.Ops.Attention(g.Ops.Linear(h, l.q), k, v, mask, nil, spec), l.out)
+		k := g.Ops.KVWrite(g.Ops.Linear(h, l.k), kvPos, cache, i, false)
+		v := g.Ops.KVWrite(g.Ops.Linear(h, l.v), kvPos, cache, i, true)
+		h = g.Ops.Linear(g.Ops.CachedAttention(g.Ops.Linear(h, l.q), k, v, mask, nil, cache, i, spec), l.out)
 		x = g.Add(x, h)
 		if !before {
 			x = g.Ops.Norm(x, l.attnNorm)
@@ -117,7 +129,13 @@ func (o *OPT) forward(g *nn.Graph, x *G.Node, positions []int, mask *G.Node, cac
 		if !before {
 			x = g.Ops.Norm(x, l.ffNorm)
 		}
+		x = g.Checkpoint(x)
 	}
+	return x
+}
+
+// output applies the final norm and projection: hidden states [B,T,Dw].
+func (o *OPT) output(g *nn.Graph, x *G.Node) *G.Node {
 	if o.finalNorm != nil {
 		x = g.Ops.Norm(x, o.finalNorm)
 	}

@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -109,7 +110,7 @@ func TestImageParity(t *testing.T) {
 				m := loadModel(t, name, b)
 				for _, c := range []string{"c1", "c2"} {
 					px := g.tensor(t, c+".pixel_values")
-					out, err := m.EncodeImages(px, 1)
+					out, err := m.EncodeImages(context.Background(), px, 1)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -123,6 +124,16 @@ func TestImageParity(t *testing.T) {
 	}
 }
 
+// TestStagedGraphsParity runs the vision encoder and the OPT prefill one
+// layer per graph (the real models run a few per graph), as the other
+// parity tests check them in one.
+func TestStagedGraphsParity(t *testing.T) {
+	defer func(v, o int) { visionLayersPerGraph, optLayersPerGraph = v, o }(visionLayersPerGraph, optLayersPerGraph)
+	visionLayersPerGraph, optLayersPerGraph = 1, 1
+	TestImageParity(t)
+	TestOPTLogitsParity(t)
+}
+
 func TestOPTLogitsParity(t *testing.T) {
 	g := loadGolden(t, "opt-tiny")
 	for bname, b := range backends(t) {
@@ -134,11 +145,11 @@ func TestOPTLogitsParity(t *testing.T) {
 				}
 				n := len(c.Images)
 				px := imagesPixels(t, g, c.Name, n)
-				img, err := m.EncodeImages(px, n)
+				img, err := m.EncodeImages(context.Background(), px, n)
 				if err != nil {
 					t.Fatal(err)
 				}
-				_, logits, err := m.prefillOPT(img, c.InputIDs, c.AttentionMask, 0, true)
+				_, logits, err := m.prefillOPT(context.Background(), img, c.InputIDs, c.AttentionMask, 0, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -201,12 +212,12 @@ func TestT5LogitsParity(t *testing.T) {
 				if c.Name != "c2" {
 					continue
 				}
-				img, err := m.EncodeImages(imagesPixels(t, g, c.Name, 1), 1)
+				img, err := m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, 1), 1)
 				if err != nil {
 					t.Fatal(err)
 				}
 				dec := append([]int{m.Config.Text.DecoderStartTokenID}, c.Labels[0][:len(c.Labels[0])-1]...)
-				_, logits, err := m.prefillT5(img, c.InputIDs, c.AttentionMask, [][]int{dec}, 0, true)
+				_, logits, err := m.prefillT5(context.Background(), img, c.InputIDs, c.AttentionMask, [][]int{dec}, 0, 0, true)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -247,11 +258,11 @@ func TestGenerationParity(t *testing.T) {
 						ids, mask = [][]int{row}, [][]int{onesInt(len(row))}
 					}
 					n := len(c.Images)
-					img, err := m.EncodeImages(imagesPixels(t, g, c.Name, n), n)
+					img, err := m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, n), n)
 					if err != nil {
 						t.Fatal(err)
 					}
-					out, err := m.Generate(img, ids, mask, cfg)
+					out, err := m.Generate(context.Background(), img, ids, mask, cfg)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -313,7 +324,7 @@ func checkAsAlone(t *testing.T, m *Model, img *ImageOutputs, name string, i int,
 		return x[i*per : (i+1)*per]
 	}
 	one := &ImageOutputs{N: 1, Vision: row(img.Vision), Pooled: row(img.Pooled), Queries: row(img.Queries), Projected: row(img.Projected)}
-	out, err := m.Generate(one, [][]int{rowIDs}, [][]int{onesInt(len(rowIDs))}, cfg)
+	out, err := m.Generate(context.Background(), one, [][]int{rowIDs}, [][]int{onesInt(len(rowIDs))}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,6 +156,7 @@ func (q *QFormer) Run(g *nn.Graph, in QFormerInput) *G.Node {
 		default:
 			x = concatSteps(g, qpart, tpart)
 		}
+		x = g.Checkpoint(x)
 	}
 	return x
 }

@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -130,18 +131,18 @@ type ImageEmbeddings struct {
 
 // EmbedImages computes the ITC image embeddings of pixels [N,3,H,W]
 // (Blip2VisionModelWithProjection's image_embeds).
-func (r *Retrieval) EmbedImages(pixels []float32, n int) (*ImageEmbeddings, error) {
+func (r *Retrieval) EmbedImages(ctx context.Context, pixels []float32, n int) (*ImageEmbeddings, error) {
 	if err := r.RequireImage(); err != nil {
 		return nil, err
 	}
-	out, err := r.m.EncodeImages(pixels, n)
+	out, err := r.m.EncodeImages(ctx, pixels, n)
 	if err != nil {
 		return nil, err
 	}
 	g := nn.NewGraph(r.m.Ops)
 	q := g.Input(out.Queries, n, r.NumQueries(), r.m.Config.QFormer.HiddenSize)
 	proj := g.Ops.Linear(q, r.visionProj)
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
 	emb, _ := nn.Value(proj)
@@ -172,7 +173,7 @@ func (e *TextEmbeddings) ITC() []float32 {
 
 // EmbedTexts runs the Q-Former over WordPiece ids [N,T] (with [CLS] first)
 // and their attention mask, without queries or image.
-func (r *Retrieval) EmbedTexts(ids, mask [][]int) (*TextEmbeddings, error) {
+func (r *Retrieval) EmbedTexts(ctx context.Context, ids, mask [][]int) (*TextEmbeddings, error) {
 	if err := r.RequireText(); err != nil {
 		return nil, err
 	}
@@ -184,7 +185,7 @@ func (r *Retrieval) EmbedTexts(ids, mask [][]int) (*TextEmbeddings, error) {
 	n, t := len(ids), len(ids[0])
 	h := r.m.QFormer.Run(g, QFormerInput{Text: text, Mask: flatten(mask), NoQueries: true, N: n})
 	proj := g.Ops.Linear(h, r.textProj)
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
 	out := &TextEmbeddings{N: n, T: t}
@@ -198,7 +199,7 @@ func (r *Retrieval) EmbedTexts(ids, mask [][]int) (*TextEmbeddings, error) {
 // text row i of ids [N,T]. The queries and the text share one Q-Former
 // pass, the queries also attending to the image; the head's two logits
 // (no match, match) are averaged over the query positions: [N,2].
-func (r *Retrieval) MatchLogits(pixels []float32, ids, mask [][]int) ([]float32, error) {
+func (r *Retrieval) MatchLogits(ctx context.Context, pixels []float32, ids, mask [][]int) ([]float32, error) {
 	if err := r.RequireMatch(); err != nil {
 		return nil, err
 	}
@@ -207,16 +208,20 @@ func (r *Retrieval) MatchLogits(pixels []float32, ids, mask [][]int) ([]float32,
 	if len(pixels) != n*3*size*size {
 		return nil, fmt.Errorf("blip2: %d pixel values for %d image-text pairs of 3x%dx%d images", len(pixels), n, size, size)
 	}
+	hidden, err := r.m.Vision.Encode(ctx, r.m.Ops, pixels, n)
+	if err != nil {
+		return nil, err
+	}
 	g := nn.NewGraph(r.m.Ops)
 	text, err := r.embedText(g, ids, mask)
 	if err != nil {
 		return nil, err
 	}
-	vis := r.m.Vision.Forward(g, g.Input(pixels, n, 3, size, size))
+	vis := g.Input(hidden, n, NumPositions(r.m.Config.Vision), r.m.Config.Vision.HiddenSize)
 	h := r.m.QFormer.Run(g, QFormerInput{Image: vis, Text: text, Mask: flatten(mask), N: n})
 	q := r.NumQueries()
 	logits := g.Ops.Linear(steps(g, h, 0, q), r.itm)
-	if err := g.Run(); err != nil {
+	if err := g.Run(ctx); err != nil {
 		return nil, err
 	}
 	perQuery, _ := nn.Value(logits)

@@ -1,6 +1,7 @@
 package blip2
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -65,7 +66,7 @@ func TestRetrievalParity(t *testing.T) {
 		t.Run(bname, func(t *testing.T) {
 			r := loadRetrieval(t, b)
 			px := g.tensor(t, "pixel_values")
-			img, err := r.EmbedImages(px, n)
+			img, err := r.EmbedImages(context.Background(), px, n)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +74,7 @@ func TestRetrievalParity(t *testing.T) {
 			assertClose(t, "vision_with_projection.image_embeds", img.Embeds, g.tensor(t, "vision_with_projection.image_embeds"))
 			assertClose(t, "itc.image_embeds", img.Embeds, g.tensor(t, "itc.image_embeds"))
 
-			text, err := r.EmbedTexts(g.InputIDs, g.AttentionMask)
+			text, err := r.EmbedTexts(context.Background(), g.InputIDs, g.AttentionMask)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +86,7 @@ func TestRetrievalParity(t *testing.T) {
 			assertClose(t, "itc.logits_per_image", perImage, g.tensor(t, "itc.logits_per_image"))
 			assertClose(t, "itc.logits_per_text", transpose(perImage, n, n), g.tensor(t, "itc.logits_per_text"))
 
-			logits, err := r.MatchLogits(px, g.InputIDs, g.AttentionMask)
+			logits, err := r.MatchLogits(context.Background(), px, g.InputIDs, g.AttentionMask)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,10 +143,10 @@ func TestRetrievalMissingHeads(t *testing.T) {
 		run  func() error
 		want []string
 	}{
-		{"image", func() error { _, err := r.EmbedImages(px, 1); return err }, []string{"vision_projection.weight", "vision_projection.bias"}},
-		{"text", func() error { _, err := r.EmbedTexts(ids, mask); return err },
+		{"image", func() error { _, err := r.EmbedImages(context.Background(), px, 1); return err }, []string{"vision_projection.weight", "vision_projection.bias"}},
+		{"text", func() error { _, err := r.EmbedTexts(context.Background(), ids, mask); return err },
 			[]string{"embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight", "text_projection.weight"}},
-		{"match", func() error { _, err := r.MatchLogits(px, ids, mask); return err }, []string{"itm_head.weight", "embeddings.word_embeddings.weight"}},
+		{"match", func() error { _, err := r.MatchLogits(context.Background(), px, ids, mask); return err }, []string{"itm_head.weight", "embeddings.word_embeddings.weight"}},
 	} {
 		err := tc.run()
 		if !errors.Is(err, ErrNoRetrievalHeads) {
@@ -170,12 +171,18 @@ func TestRetrievalInputErrors(t *testing.T) {
 		want string
 	}{
 		{"pixels for another count", func() error {
-			_, err := r.MatchLogits(px, [][]int{{2, 3}, {2, 3}}, [][]int{{1, 1}, {1, 1}})
+			_, err := r.MatchLogits(context.Background(), px, [][]int{{2, 3}, {2, 3}}, [][]int{{1, 1}, {1, 1}})
 			return err
 		}, "2 image-text pairs"},
-		{"token outside the vocabulary", func() error { _, err := r.EmbedTexts([][]int{{2, 300}}, [][]int{{1, 1}}); return err }, "token id 300"},
-		{"text longer than the positions", func() error { _, err := r.EmbedTexts([][]int{long}, [][]int{make([]int, 65)}); return err }, "64 positions"},
-		{"ragged mask", func() error { _, err := r.EmbedTexts([][]int{{2, 3}}, [][]int{{1}}); return err }, "row 0"},
+		{"token outside the vocabulary", func() error {
+			_, err := r.EmbedTexts(context.Background(), [][]int{{2, 300}}, [][]int{{1, 1}})
+			return err
+		}, "token id 300"},
+		{"text longer than the positions", func() error {
+			_, err := r.EmbedTexts(context.Background(), [][]int{long}, [][]int{make([]int, 65)})
+			return err
+		}, "64 positions"},
+		{"ragged mask", func() error { _, err := r.EmbedTexts(context.Background(), [][]int{{2, 3}}, [][]int{{1}}); return err }, "row 0"},
 	} {
 		if err := tc.run(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error mentioning %q", tc.name, err, tc.want)

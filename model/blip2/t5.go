@@ -49,7 +49,7 @@ func loadT5(l *nn.Loader, c config.Text) (*T5, error) {
 	act, _ := nn.ActivationByName(actName)
 	d, inner := c.DModel, c.NumHeads*c.DKV
 	t := &T5{cfg: c, act: act, gated: gated, heads: c.NumHeads, dkv: c.DKV}
-	t.shared = l.Tensor("shared.weight", c.VocabSize, d)
+	t.shared = l.Matrix("shared.weight", c.VocabSize, d)
 	eps := c.LayerNormEpsilon
 	stack := func(name string, n int, decoder bool) t5Stack {
 		sl := l.Sub(name)
@@ -89,7 +89,7 @@ func loadT5(l *nn.Loader, c config.Text) (*T5, error) {
 	t.decoder = stack("decoder", *c.NumDecoderLayers, true)
 	head := t.shared
 	if l.Has("lm_head.weight") && !c.TieWordEmbeddings {
-		head = l.Tensor("lm_head.weight", c.VocabSize, d)
+		head = l.Matrix("lm_head.weight", c.VocabSize, d)
 	}
 	t.lmHead = &nn.Linear{In: d, Out: c.VocabSize, W: head}
 	t.scaleOut = c.TieWordEmbeddings
@@ -102,8 +102,8 @@ func loadT5(l *nn.Loader, c config.Text) (*T5, error) {
 // Embeddings returns the shared token embedding table.
 func (t *T5) Embeddings() *nn.Weight { return t.shared }
 
-func (t *T5) spec(cached bool) nn.AttentionSpec {
-	return nn.AttentionSpec{Heads: t.heads, HeadDim: t.dkv, Scale: 1, KVTimeMajor: cached}
+func (t *T5) spec() nn.AttentionSpec {
+	return nn.AttentionSpec{Heads: t.heads, HeadDim: t.dkv, Scale: 1}
 }
 
 // feedForward is the T5 dense block.
@@ -175,17 +175,17 @@ func packTokens(mask [][]int) (perm, inv, packed [][]int) {
 }
 
 // gatherSteps reorders the steps of each row of x [B,T,D]: step j of row r
-// becomes step order[r][j] of x.
+// becomes step order[r][j] of x. Each order[r] is a permutation, so this is
+// the scatter of x's rows onto the places they move to.
 func gatherSteps(g *nn.Graph, x *G.Node, order [][]int) *G.Node {
-	return g.Func("gather_steps", shapeSame, func(in [][]float32, s []shapeT, out []float32) error {
-		n, d := s[0][1], s[0][2]
-		for r, row := range order {
-			for j, src := range row {
-				copy(out[(r*n+j)*d:(r*n+j+1)*d], in[0][(r*n+src)*d:(r*n+src+1)*d])
-			}
+	n := x.Shape()[1]
+	at := make([]int, len(order)*n)
+	for r, row := range order {
+		for j, src := range row {
+			at[r*n+src] = r*n + j
 		}
-		return nil
-	}, x)
+	}
+	return g.Ops.Scatter(x, x, at)
 }
 
 // encodePacked runs the encoder layers on x [B,T,D] with padding mask [B,T].
@@ -205,9 +205,9 @@ func (t *T5) encodePacked(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
 	bias := g.Input(t.positionBias(t.encoder.relBias, 0, n, n, true), t.heads, n, n)
 	for _, l := range t.encoder.layers {
 		h := g.Ops.Norm(x, l.selfNorm)
-		h = g.Ops.Attention(g.Ops.Linear(h, l.q), g.Ops.Linear(h, l.k), g.Ops.Linear(h, l.v), m, bias, t.spec(false))
+		h = g.Ops.Attention(g.Ops.Linear(h, l.q), g.Ops.Linear(h, l.k), g.Ops.Linear(h, l.v), m, bias, t.spec())
 		x = g.Add(x, g.Ops.Linear(h, l.o))
-		x = g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l))
+		x = g.Checkpoint(g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l)))
 	}
 	return g.Ops.Norm(x, t.encoder.finalNorm)
 }
@@ -215,62 +215,106 @@ func (t *T5) encodePacked(g *nn.Graph, x *G.Node, mask [][]int) *G.Node {
 // t5State is the decoder's cache: self-attention K/V per layer and the
 // encoder's projected K/V per layer, with the encoder padding mask.
 type t5State struct {
-	self, cross *nn.Cache
+	self, cross *nn.KVCache
 	encMask     [][]int
 }
 
-// decode runs the decoder on ids [B,T] following what the cache holds,
-// returning hidden states [B,T,D] ready for the head.
-func (t *T5) decode(g *nn.Graph, ids []int, b int, st *t5State, enc *G.Node) *G.Node {
-	n := len(ids) / b
-	past := st.self.Len()
-	tk := past + n
-	x := g.Ops.Embed(g.InputInts(ids, b, n), t.shared)
-	causal := make([]float32, b*n*tk)
-	for r := 0; r < b; r++ {
-		for i := 0; i < n; i++ {
+// t5Pass is a decoder pass's host inputs: n tokens for each of b rows,
+// masks and bias as wide as width steps (at least the longest row after
+// the pass). A compiled step graph keeps one and refills it every step.
+type t5Pass struct {
+	b, n, width, te int
+	ids, selfAt     []int
+	selfMask, bias  []float32 // [B,n,width], [H,n,width]
+	crossMask       []float32 // [B,n,te]
+	crossAt         []int     // first pass only: where the encoder's K/V go
+}
+
+func (t *T5) newPass(b, n, width, te int, first bool) *t5Pass {
+	p := &t5Pass{b: b, n: n, width: width, te: te, ids: make([]int, b*n), selfAt: make([]int, b),
+		selfMask: make([]float32, b*n*width), bias: make([]float32, t.heads*n*width), crossMask: make([]float32, b*n*te)}
+	if first {
+		p.crossAt = make([]int, b)
+	}
+	return p
+}
+
+// fill reserves the pass's steps in the cache and sets its inputs for ids.
+func (p *t5Pass) fill(t *T5, st *t5State, ids []int) error {
+	past := st.self.MaxLen()
+	kvAt, err := st.self.Reserve(p.n)
+	if err != nil {
+		return err
+	}
+	if p.crossAt != nil {
+		at, err := st.cross.Reserve(st.cross.Capacity)
+		if err != nil {
+			st.self.Truncate(p.n)
+			return err
+		}
+		copy(p.crossAt, at)
+	}
+	copy(p.ids, ids)
+	copy(p.selfAt, kvAt)
+	tk := past + p.n
+	clear(p.selfMask)
+	for r := 0; r < p.b; r++ {
+		for i := 0; i < p.n; i++ {
 			for j := past + i + 1; j < tk; j++ {
-				causal[(r*n+i)*tk+j] = maskMin
+				p.selfMask[(r*p.n+i)*p.width+j] = maskMin
 			}
 		}
 	}
-	selfMask := g.Input(causal, b, n, tk)
-	bias := g.Input(t.positionBias(t.decoder.relBias, past, n, tk, false), t.heads, n, tk)
-	te := len(st.encMask[0])
-	cm := make([]float32, b*n*te)
-	for r := 0; r < b; r++ {
-		for i := 0; i < n; i++ {
+	bias := t.positionBias(t.decoder.relBias, past, p.n, tk, false)
+	for hi := 0; hi < t.heads*p.n; hi++ {
+		copy(p.bias[hi*p.width:hi*p.width+tk], bias[hi*tk:(hi+1)*tk])
+	}
+	clear(p.crossMask)
+	for r := 0; r < p.b; r++ {
+		for i := 0; i < p.n; i++ {
 			for j, keep := range st.encMask[r] {
 				if keep == 0 {
-					cm[(r*n+i)*te+j] = maskMin
+					p.crossMask[(r*p.n+i)*p.te+j] = maskMin
 				}
 			}
 		}
 	}
-	crossMask := g.Input(cm, b, n, te)
-	inner := t.heads * t.dkv
+	return nil
+}
+
+// decode adds the decoder over a pass's inputs to g, returning hidden
+// states [B,n,D] ready for the head. With enc (the first pass) it also
+// fills the cross-attention cache.
+func (t *T5) decode(g *nn.Graph, p *t5Pass, st *t5State, enc *G.Node) *G.Node {
+	b, n := p.b, p.n
+	selfAt := g.InputInts(p.selfAt, b)
+	var crossAt *G.Node
+	if enc != nil {
+		crossAt = g.InputInts(p.crossAt, b)
+	}
+	x := g.Ops.Embed(g.InputInts(p.ids, b, n), t.shared)
+	selfMask := g.Input(p.selfMask, b, n, p.width)
+	bias := g.Input(p.bias, t.heads, n, p.width)
+	crossMask := g.Input(p.crossMask, b, n, p.te)
 	for i, l := range t.decoder.layers {
 		h := g.Ops.Norm(x, l.selfNorm)
-		k := g.Ops.KVAppend(g.Ops.Linear(h, l.k), st.self.K[i])
-		v := g.Ops.KVAppend(g.Ops.Linear(h, l.v), st.self.V[i])
-		h = g.Ops.Attention(g.Ops.Linear(h, l.q), k, v, selfMask, bias, t.spec(true))
+		k := g.Ops.KVWrite(g.Ops.Linear(h, l.k), selfAt, st.self, i, false)
+		v := g.Ops.KVWrite(g.Ops.Linear(h, l.v), selfAt, st.self, i, true)
+		h = g.Ops.CachedAttention(g.Ops.Linear(h, l.q), k, v, selfMask, bias, st.self, i, t.spec())
 		x = g.Add(x, g.Ops.Linear(h, l.o))
 		h = g.Ops.Norm(x, l.crossNorm)
 		var ck, cv *G.Node
 		if enc != nil { // first pass: project the encoder output into the cross cache
-			ck = g.Ops.KVAppend(g.Ops.Linear(enc, l.ck), st.cross.K[i])
-			cv = g.Ops.KVAppend(g.Ops.Linear(enc, l.cv), st.cross.V[i])
-		} else {
-			ck = g.Input(st.cross.K[i].Data, te, b, inner)
-			cv = g.Input(st.cross.V[i].Data, te, b, inner)
+			ck = g.Ops.KVWrite(g.Ops.Linear(enc, l.ck), crossAt, st.cross, i, false)
+			cv = g.Ops.KVWrite(g.Ops.Linear(enc, l.cv), crossAt, st.cross, i, true)
 		}
-		h = g.Ops.Attention(g.Ops.Linear(h, l.cq), ck, cv, crossMask, nil, t.spec(true))
+		h = g.Ops.CachedAttention(g.Ops.Linear(h, l.cq), ck, cv, crossMask, nil, st.cross, i, t.spec())
 		x = g.Add(x, g.Ops.Linear(h, l.co))
-		x = g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l))
+		x = g.Checkpoint(g.Add(x, t.feedForward(g, g.Ops.Norm(x, l.ffNorm), l)))
 	}
 	x = g.Ops.Norm(x, t.decoder.finalNorm)
 	if t.scaleOut {
-		x = scale(g, x, float32(math.Pow(float64(t.cfg.DModel), -0.5)))
+		x = g.Ops.Scale(x, float32(math.Pow(float64(t.cfg.DModel), -0.5)))
 	}
 	return x
 }
@@ -314,14 +358,4 @@ func relativeBucket(rel int, bidirectional bool, buckets, maxDistance int) int {
 	ratio := float32(math.Log(float64(float32(rel) / float32(exact))))
 	large := exact + int(ratio/float32(math.Log(float64(maxDistance)/float64(exact)))*float32(buckets-exact))
 	return out + min(large, buckets-1)
-}
-
-// scale multiplies x by s.
-func scale(g *nn.Graph, x *G.Node, s float32) *G.Node {
-	return g.Func("scale", shapeSame, func(in [][]float32, _ []shapeT, out []float32) error {
-		for i, v := range in[0] {
-			out[i] = v * s
-		}
-		return nil
-	}, x)
 }

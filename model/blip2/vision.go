@@ -1,11 +1,11 @@
 package blip2
 
 import (
+	"context"
 	"fmt"
 	"math"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"blipflow/model/config"
 	"blipflow/model/nn"
@@ -86,14 +86,43 @@ func qkvBias(l *nn.Loader, d int, enabled bool) *nn.Weight {
 	return &nn.Weight{Name: q.Name + "+v_bias", Shape: []int{3 * d}, Data: b}
 }
 
-// Forward encodes pixels [N,3,H,W] into hidden states [N,T,D]
-// (last_hidden_state, after the post layer norm).
-func (v *VisionEncoder) Forward(g *nn.Graph, pixels *G.Node) *G.Node {
-	x := g.Ops.Linear(v.patchify(g, pixels), v.patch)
-	x = v.embed(g, x)
+// visionLayersPerGraph is how many encoder layers one graph runs. A graph
+// keeps every intermediate value until it is done (about 31 MB per layer
+// and image for ViT-g), so the encoder runs as a chain of small graphs.
+var visionLayersPerGraph = 1
+
+// Encode turns pixels [N,3,H,W] into hidden states [N,T,D]
+// (last_hidden_state, after the post layer norm), running the layers a few
+// at a time so the memory of their intermediate values stays small. A
+// cancelled ctx stops it between layers.
+func (v *VisionEncoder) Encode(ctx context.Context, ops nn.Ops, pixels []float32, n int) ([]float32, error) {
+	size := v.cfg.ImageSize
+	g := nn.NewGraph(ops)
+	x := v.embed(g, g.Ops.Linear(v.patchify(g, g.Input(pixels, n, 3, size, size)), v.patch))
+	t, d := NumPositions(v.cfg), v.cfg.HiddenSize
+	for lo := 0; ; lo += visionLayersPerGraph {
+		hi := min(lo+visionLayersPerGraph, len(v.layers))
+		x = v.forward(g, x, lo, hi)
+		if hi == len(v.layers) {
+			x = g.Ops.Norm(x, v.postNorm)
+		}
+		if err := g.Run(ctx); err != nil {
+			return nil, err
+		}
+		h, _ := nn.Value(x)
+		if hi == len(v.layers) {
+			return h, nil
+		}
+		g = nn.NewGraph(ops)
+		x = g.Input(h, n, t, d)
+	}
+}
+
+// forward adds layers [lo,hi) of the encoder over x [N,T,D] to g.
+func (v *VisionEncoder) forward(g *nn.Graph, x *G.Node, lo, hi int) *G.Node {
 	d, heads := v.cfg.HiddenSize, v.cfg.NumAttentionHeads
 	spec := nn.AttentionSpec{Heads: heads, HeadDim: d / heads, Scale: float32(1 / math.Sqrt(float64(d/heads)))}
-	for _, l := range v.layers {
+	for _, l := range v.layers[lo:hi] {
 		h := g.Ops.Norm(x, l.norm1)
 		qkv := g.Ops.Linear(h, l.qkv)
 		q, k, vv := split3(g, qkv, d)
@@ -101,9 +130,9 @@ func (v *VisionEncoder) Forward(g *nn.Graph, pixels *G.Node) *G.Node {
 		x = g.Add(x, g.Ops.Linear(h, l.proj))
 		h = g.Ops.Norm(x, l.norm2)
 		h = g.Ops.Linear(g.Ops.Activate(g.Ops.Linear(h, l.fc1), v.act), l.fc2)
-		x = g.Add(x, h)
+		x = g.Checkpoint(g.Add(x, h))
 	}
-	return g.Ops.Norm(x, v.postNorm)
+	return x
 }
 
 // Pooled returns pooler_output [N,D]: the class token of the last hidden
@@ -116,52 +145,17 @@ func (v *VisionEncoder) Pooled(g *nn.Graph, hidden *G.Node) *G.Node {
 // patchify turns [N,3,H,W] into [N,P,3·p·p], each patch flattened in the
 // (channel, row, column) order of the convolution weight.
 func (v *VisionEncoder) patchify(g *nn.Graph, pixels *G.Node) *G.Node {
-	p, size := v.cfg.PatchSize, v.cfg.ImageSize
-	grid := size / p
-	return g.Func("patchify",
-		func(in []tensor.Shape) (tensor.Shape, error) {
-			s := in[0]
-			if len(s) != 4 || s[1] != 3 || s[2] != size || s[3] != size {
-				return nil, fmt.Errorf("pixel_values %v, want [N,3,%d,%d]", s, size, size)
-			}
-			return tensor.Shape{s[0], grid * grid, 3 * p * p}, nil
-		},
-		func(in [][]float32, s []tensor.Shape, out []float32) error {
-			src := in[0]
-			o := 0
-			for n := 0; n < s[0][0]; n++ {
-				for gy := 0; gy < grid; gy++ {
-					for gx := 0; gx < grid; gx++ {
-						for c := 0; c < 3; c++ {
-							for y := 0; y < p; y++ {
-								row := ((n*3+c)*size+gy*p+y)*size + gx*p
-								o += copy(out[o:o+p], src[row:row+p])
-							}
-						}
-					}
-				}
-			}
-			return nil
-		}, pixels)
+	return g.Ops.Patches(pixels, v.cfg.PatchSize)
 }
 
-// embed prepends the class token and adds the position embedding.
+// embed prepends the class token and adds the position embedding, both as
+// table lookups: the class token is a table of one row.
 func (v *VisionEncoder) embed(g *nn.Graph, patches *G.Node) *G.Node {
-	d, t := v.cfg.HiddenSize, NumPositions(v.cfg)
-	return g.Func("vision_embed",
-		func(in []tensor.Shape) (tensor.Shape, error) { return tensor.Shape{in[0][0], t, d}, nil },
-		func(in [][]float32, s []tensor.Shape, out []float32) error {
-			pos, cls := v.positions.Data, v.classToken.Data
-			for n := 0; n < s[0][0]; n++ {
-				o := out[n*t*d : (n+1)*t*d]
-				src := in[0][n*(t-1)*d : (n+1)*(t-1)*d]
-				for i := 0; i < d; i++ {
-					o[i] = cls[i] + pos[i]
-				}
-				for i := d; i < t*d; i++ {
-					o[i] = src[i-d] + pos[i]
-				}
-			}
-			return nil
-		}, patches)
+	n, t := patches.Shape()[0], NumPositions(v.cfg)
+	class := g.Ops.Embed(g.InputInts(make([]int, n), n, 1), v.classToken)
+	ids := make([]int, n*t)
+	for i := range ids {
+		ids[i] = i % t
+	}
+	return g.Add(concatSteps(g, class, patches), g.Ops.Embed(g.InputInts(ids, n, t), v.positions))
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -55,27 +56,27 @@ func (e *Engine) TextEmbedding() (EmbeddingSpec, error) {
 
 // EmbedImages returns the image embedding of n images (pixels [n,3,H,W]),
 // flattened [n·Vectors·Dim] as ImageEmbedding describes.
-func (e *Engine) EmbedImages(pixels []float32, n int) ([]float32, error) {
+func (e *Engine) EmbedImages(ctx context.Context, pixels []float32, n int) ([]float32, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.ImageEmbedding().Kind == KindQFormerQuery {
-		img, err := e.Model.EncodeImages(pixels, n)
+		img, err := e.Model.EncodeImages(ctx, pixels, n)
 		if err != nil {
 			return nil, err
 		}
 		return img.Queries, nil
 	}
-	return e.embedEncoded(nil, pixels, n)
+	return e.embedEncoded(ctx, nil, pixels, n)
 }
 
 // embedEncoded returns the image embedding, from img's query outputs when
 // they are the embedding, else through the retrieval heads. The caller holds
 // e.mu.
-func (e *Engine) embedEncoded(img *blip2.ImageOutputs, pixels []float32, n int) ([]float32, error) {
+func (e *Engine) embedEncoded(ctx context.Context, img *blip2.ImageOutputs, pixels []float32, n int) ([]float32, error) {
 	if img != nil && e.ImageEmbedding().Kind == KindQFormerQuery {
 		return img.Queries, nil
 	}
-	out, err := e.Retrieval.EmbedImages(pixels, n)
+	out, err := e.Retrieval.EmbedImages(ctx, pixels, n)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func (e *Engine) embedEncoded(img *blip2.ImageOutputs, pixels []float32, n int) 
 }
 
 // EmbedTexts returns the ITC text embedding of each text.
-func (e *Engine) EmbedTexts(texts []string) ([][]float32, error) {
+func (e *Engine) EmbedTexts(ctx context.Context, texts []string) ([][]float32, error) {
 	if _, err := e.TextEmbedding(); err != nil {
 		return nil, err
 	}
@@ -93,7 +94,7 @@ func (e *Engine) EmbedTexts(texts []string) ([][]float32, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	out, err := e.Retrieval.EmbedTexts(b.IDs, b.AttentionMask)
+	out, err := e.Retrieval.EmbedTexts(ctx, b.IDs, b.AttentionMask)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +155,7 @@ func hashEnds(h io.Writer, path string) error {
 
 // Match returns, for each of n images (pixels [n,3,H,W]), the ITM head's
 // probability that it matches text.
-func (e *Engine) Match(pixels []float32, n int, text string) ([]float64, error) {
+func (e *Engine) Match(ctx context.Context, pixels []float32, n int, text string) ([]float64, error) {
 	if err := e.Retrieval.RequireMatch(); err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func (e *Engine) Match(pixels []float32, n int, text string) ([]float64, error) 
 		ids[i], mask[i] = b.IDs[0], b.AttentionMask[0]
 	}
 	e.mu.Lock()
-	logits, err := e.Retrieval.MatchLogits(pixels, ids, mask)
+	logits, err := e.Retrieval.MatchLogits(ctx, pixels, ids, mask)
 	e.mu.Unlock()
 	if err != nil {
 		return nil, err

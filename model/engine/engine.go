@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,9 +24,17 @@ import (
 
 // Options configure Open.
 type Options struct {
-	// BLAS is the matrix backend; nil loads the default (OpenBLAS when
-	// present, else pure Go) and reports a fallback through Warn.
+	// Backend is the ops the model runs on. Nil builds CPU ops from BLAS
+	// (or BLASKind) and DType (see OpenBackend).
+	Backend nn.Ops
+	// BLAS is the fp32 matrix backend; nil loads the one BLASKind names
+	// (empty: $BLIPFLOW_BLAS, else OpenBLAS when present, else pure Go)
+	// and reports a fallback through Warn.
 	BLAS blas.Backend
+	// BLASKind is auto, go or openblas (used when BLAS is nil).
+	BLASKind string
+	// DType is the weight dtype: auto (empty), bf16 or fp32.
+	DType string
 	// Hub configures the download of a model given by name.
 	Hub hub.Options
 	// Warn receives one-line warnings (nil: standard error).
@@ -67,21 +76,17 @@ func Open(ctx context.Context, ref string, o Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := o.BLAS
-	if b == nil {
-		var w string
-		if b, w, err = blas.Default(); err != nil {
+	ops := o.Backend
+	if ops == nil {
+		if ops, err = o.OpenBackend(warn); err != nil {
 			return nil, err
-		}
-		if w != "" {
-			warn(w)
 		}
 	}
 	e := &Engine{Dir: dir, Name: ref}
 	if e.Fingerprint, err = Fingerprint(dir); err != nil {
 		return nil, err
 	}
-	if e.Model, err = blip2.Load(dir, nn.NewCPU(b)); err != nil {
+	if e.Model, err = blip2.Load(dir, ops); err != nil {
 		return nil, err
 	}
 	if e.Retrieval, err = e.Model.Retrieval(); err != nil {
@@ -128,6 +133,40 @@ func Open(ctx context.Context, ref string, o Options) (*Engine, error) {
 	return e, nil
 }
 
+// RegisterFlags adds --backend (the fp32 BLAS) and --dtype (the weight
+// dtype) to fs, setting o's BLASKind and DType.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.BLASKind, "backend", o.BLASKind, "fp32 BLAS: auto, go or openblas (default $"+blas.EnvBackend+", else auto)")
+	if o.DType == "" {
+		o.DType = nn.DTypeAuto
+	}
+	fs.StringVar(&o.DType, "dtype", o.DType, "weight dtype: auto (bf16 where the CPU has AVX512-BF16 or AMX, else fp32), bf16 or fp32")
+}
+
+// OpenBackend builds the CPU ops o describes (ignoring o.Backend), passing
+// each fallback's one-line warning to warn.
+func (o Options) OpenBackend(warn func(string)) (nn.Ops, error) {
+	b := o.BLAS
+	if b == nil && o.BLASKind != "" {
+		var w string
+		var err error
+		if b, w, err = blas.Load(blas.Options{Backend: blas.Kind(o.BLASKind)}); err != nil {
+			return nil, err
+		}
+		if w != "" {
+			warn(w)
+		}
+	}
+	ops, warnings, err := nn.OpenCPU(nn.BackendOptions{BLAS: b, DType: o.DType})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		warn(w)
+	}
+	return ops, nil
+}
+
 // Close releases the weights.
 func (e *Engine) Close() error { return e.Model.Close() }
 
@@ -140,24 +179,25 @@ type Caption struct {
 
 // Caption generates captions for n images (pixels [n,3,H,W]) continuing
 // prompt (empty: a plain caption). gen overrides the checkpoint's
-// generation defaults.
-func (e *Engine) Caption(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, error) {
-	caps, _, err := e.run(pixels, repeat(prompt, n), gen, false)
+// generation defaults. A cancelled ctx stops the model between layers or
+// decode steps with ctx's error.
+func (e *Engine) Caption(ctx context.Context, pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, error) {
+	caps, _, err := e.run(ctx, pixels, repeat(prompt, n), gen, false)
 	return caps, err
 }
 
 // CaptionAndEmbed captions n images and returns their image embedding
 // (see ImageEmbedding) from one run of the vision encoder and Q-Former.
-func (e *Engine) CaptionAndEmbed(pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, []float32, error) {
-	return e.run(pixels, repeat(prompt, n), gen, true)
+func (e *Engine) CaptionAndEmbed(ctx context.Context, pixels []float32, n int, prompt string, gen generate.Config) ([]Caption, []float32, error) {
+	return e.run(ctx, pixels, repeat(prompt, n), gen, true)
 }
 
 // CaptionEach captions len(prompts) images, each continuing its own prompt
 // (visual question answering over a dataset). The rows are decoded as one
 // batch; each gets the tokens it would get alone. With embed set it also
 // returns the image embedding.
-func (e *Engine) CaptionEach(pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
-	return e.run(pixels, prompts, gen, embed)
+func (e *Engine) CaptionEach(ctx context.Context, pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
+	return e.run(ctx, pixels, prompts, gen, embed)
 }
 
 func repeat(s string, n int) []string {
@@ -170,7 +210,7 @@ func repeat(s string, n int) []string {
 
 // run encodes the images once, captions them and, when embed is set, also
 // returns their image embedding.
-func (e *Engine) run(pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
+func (e *Engine) run(ctx context.Context, pixels []float32, prompts []string, gen generate.Config, embed bool) ([]Caption, []float32, error) {
 	if e.Model.LM == nil {
 		return nil, nil, fmt.Errorf("engine: %s has no language model to caption with", e.Dir)
 	}
@@ -182,17 +222,17 @@ func (e *Engine) run(pixels []float32, prompts []string, gen generate.Config, em
 	cfg := e.Generation.Merge(gen)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	img, err := e.Model.EncodeImages(pixels, n)
+	img, err := e.Model.EncodeImages(ctx, pixels, n)
 	if err != nil {
 		return nil, nil, err
 	}
 	var emb []float32
 	if embed {
-		if emb, err = e.embedEncoded(img, pixels, n); err != nil {
+		if emb, err = e.embedEncoded(ctx, img, pixels, n); err != nil {
 			return nil, nil, err
 		}
 	}
-	seqs, err := e.Model.Generate(img, ids, mask, cfg)
+	seqs, err := e.Model.Generate(ctx, img, ids, mask, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,7 +13,7 @@ import (
 
 func open(t *testing.T, model string) *Engine {
 	t.Helper()
-	e, err := Open(context.Background(), fixtures.Path(model, "model"), Options{BLAS: blas.Gonum{}})
+	e, err := Open(context.Background(), fixtures.Path(model, "model"), Options{BLAS: blas.Gonum{}, DType: "fp32"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestCaptionFromFiles(t *testing.T) {
 		}
 		var gen generate.Config
 		gen.Set("max_new_tokens", "12")
-		caps, err := e.Caption(px, 1, prompt, gen)
+		caps, err := e.Caption(context.Background(), px, 1, prompt, gen)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,18 +59,18 @@ func TestRetrievalCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := e.Match(px, 1, "an astronaut")
+	p, err := e.Match(context.Background(), px, 1, "an astronaut")
 	if err != nil || len(p) != 1 || p[0] <= 0 || p[0] >= 1 {
 		t.Errorf("match = %v, %v", p, err)
 	}
-	if _, err := e.Caption(px, 1, "", generate.Config{}); err == nil {
+	if _, err := e.Caption(context.Background(), px, 1, "", generate.Config{}); err == nil {
 		t.Error("a retrieval checkpoint captioned")
 	}
 	opt := open(t, "opt-tiny")
 	if s := opt.ImageEmbedding(); s.Kind != KindQFormerQuery || s.Normalized {
 		t.Errorf("opt image embedding %+v", s)
 	}
-	if _, err := opt.EmbedTexts([]string{"a cat"}); err == nil || !strings.Contains(err.Error(), "text_projection.weight") {
+	if _, err := opt.EmbedTexts(context.Background(), []string{"a cat"}); err == nil || !strings.Contains(err.Error(), "text_projection.weight") {
 		t.Errorf("text embedding without heads: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -32,13 +33,13 @@ func TestCaptionEachMatchesSingleRuns(t *testing.T) {
 					t.Fatal(err)
 				}
 				pixels = append(pixels, px...)
-				alone, err := e.Caption(px, 1, prompts[i], gen)
+				alone, err := e.Caption(context.Background(), px, 1, prompts[i], gen)
 				if err != nil {
 					t.Fatal(err)
 				}
 				want = append(want, fmt.Sprint(alone[0].IDs))
 			}
-			caps, _, err := e.CaptionEach(pixels, prompts, gen, false)
+			caps, _, err := e.CaptionEach(context.Background(), pixels, prompts, gen, false)
 			if err != nil {
 				t.Fatal(err)
 			}

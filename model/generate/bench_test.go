@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"context"
 	"testing"
 )
 
@@ -12,7 +13,7 @@ type tableDecoder struct {
 	calls int
 }
 
-func (d *tableDecoder) Step(tokens []int) ([][]float32, error) {
+func (d *tableDecoder) Step(_ context.Context, tokens []int) ([][]float32, error) {
 	out := make([][]float32, len(tokens))
 	for i := range out {
 		out[i] = d.table[(d.calls+i)%len(d.table)]
@@ -48,7 +49,7 @@ func benchmarkGenerate(b *testing.B, cfg Config, batch int) {
 	b.ResetTimer()
 	for b.Loop() {
 		d := &tableDecoder{table: table, rows: batch}
-		if _, err := Generate(d, first, prompts, cfg); err != nil {
+		if _, err := Generate(context.Background(), d, first, prompts, cfg); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"context"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -29,7 +30,7 @@ func newFake(logits func([]int) []float32, prompts [][]int) (*fakeDecoder, [][]f
 	return d, first
 }
 
-func (d *fakeDecoder) Step(tokens []int) ([][]float32, error) {
+func (d *fakeDecoder) Step(_ context.Context, tokens []int) ([][]float32, error) {
 	if len(tokens) != len(d.rows) {
 		return nil, fmt.Errorf("fake: %d tokens for %d rows", len(tokens), len(d.rows))
 	}

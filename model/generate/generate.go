@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -18,8 +19,10 @@ const pcgStream = 0x626c6970666c6f77 // "blipflow"
 // length), prompts the ids of each row (see the package documentation), and d
 // the model, holding one cache row per input row. A sequence that ended with
 // an EOS token includes it; nothing follows it (PadLikeHF pads like Hugging
-// Face). Beam search returns the best finished hypotheses first.
-func Generate(d Decoder, first [][]float32, prompts [][]int, cfg Config) ([][][]int, error) {
+// Face). Beam search returns the best finished hypotheses first. A
+// cancelled ctx stops generation before the next step (or within it, as the
+// Decoder allows) with ctx's error.
+func Generate(ctx context.Context, d Decoder, first [][]float32, prompts [][]int, cfg Config) ([][][]int, error) {
 	s, err := cfg.resolve()
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
@@ -51,7 +54,7 @@ func Generate(d Decoder, first [][]float32, prompts [][]int, cfg Config) ([][][]
 			return nil, fmt.Errorf("generate: prompt %d: %w", i, err)
 		}
 	}
-	run := &runner{d: d, s: s, vocab: vocab, seen: make([]bool, vocab),
+	run := &runner{ctx: ctx, d: d, s: s, vocab: vocab, seen: make([]bool, vocab),
 		rng: rand.New(rand.NewPCG(s.seed, pcgStream))}
 	if s.numBeams > 1 {
 		return run.beamSearch(first, prompts, lims)
@@ -61,6 +64,7 @@ func Generate(d Decoder, first [][]float32, prompts [][]int, cfg Config) ([][][]
 
 // runner holds the state shared by the search strategies of one call.
 type runner struct {
+	ctx   context.Context
 	d     Decoder
 	s     settings
 	vocab int
@@ -101,6 +105,9 @@ func (r *runner) isEOS(id int) bool { return slices.Contains(r.s.eos, id) }
 // step moves the Decoder to hold the rows listed in src (indices into the rows
 // it holds now), feeds tokens and checks the logits it returns.
 func (r *runner) step(src, tokens []int) ([][]float32, error) {
+	if err := r.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
 	identity := true
 	for i, j := range src {
 		identity = identity && i == j
@@ -110,7 +117,7 @@ func (r *runner) step(src, tokens []int) ([][]float32, error) {
 			return nil, fmt.Errorf("generate: select rows: %w", err)
 		}
 	}
-	logits, err := r.d.Step(tokens)
+	logits, err := r.d.Step(r.ctx, tokens)
 	if err != nil {
 		return nil, fmt.Errorf("generate: step: %w", err)
 	}

@@ -1,7 +1,9 @@
 package generate
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -28,7 +30,7 @@ func TestGreedyDropsFinishedRows(t *testing.T) {
 	}
 	d, first := newFake(model, prompts)
 	cfg := Config{MaxNewTokens: Int(5), EOSTokenID: TokenIDs{eos}, PadTokenID: Int(1)}
-	got, err := Generate(d, first, prompts, cfg)
+	got, err := Generate(context.Background(), d, first, prompts, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestBeamHandComputed(t *testing.T) {
 			d, first := newFake(model, prompts)
 			cfg := Config{MaxNewTokens: Int(3), NumBeams: Int(2), NumReturnSequences: Int(2),
 				EarlyStopping: EarlyStop(stop), EOSTokenID: TokenIDs{0}, PadTokenID: Int(0)}
-			got, err := Generate(d, first, prompts, cfg)
+			got, err := Generate(context.Background(), d, first, prompts, cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +95,7 @@ func TestBeamEarlyStopWhenFull(t *testing.T) {
 	d, first := newFake(model, prompts)
 	cfg := Config{MaxNewTokens: Int(50), NumBeams: Int(2), NumReturnSequences: Int(2),
 		EarlyStopping: EarlyStop(EarlyStopWhenFull), EOSTokenID: TokenIDs{0}}
-	got, err := Generate(d, first, prompts, cfg)
+	got, err := Generate(context.Background(), d, first, prompts, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +150,7 @@ func TestAgainstReference(t *testing.T) {
 		}
 		name := fmt.Sprintf("trial%d", trial)
 		d, first := newFake(model, prompts)
-		got, err := Generate(d, first, prompts, cfg)
+		got, err := Generate(context.Background(), d, first, prompts, cfg)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -176,7 +178,7 @@ func TestMinNewTokensMasksEOS(t *testing.T) {
 	for _, beams := range []int{1, 2} {
 		d, first := newFake(model, prompts)
 		cfg := Config{MaxNewTokens: Int(10), MinNewTokens: Int(3), NumBeams: Int(beams), EOSTokenID: TokenIDs{0}}
-		got, err := Generate(d, first, prompts, cfg)
+		got, err := Generate(context.Background(), d, first, prompts, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +192,7 @@ func TestMaxLengthCountsPrompt(t *testing.T) {
 	model := func(history []int) []float32 { return []float32{0, 1, 2} }
 	prompts := [][]int{{1, 1, 1}}
 	d, first := newFake(model, prompts)
-	got, err := Generate(d, first, prompts, Config{MaxLength: Int(5)})
+	got, err := Generate(context.Background(), d, first, prompts, Config{MaxLength: Int(5)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,14 +200,14 @@ func TestMaxLengthCountsPrompt(t *testing.T) {
 		t.Errorf("got %v, want two new tokens", got[0][0])
 	}
 	d, first = newFake(model, prompts)
-	got, err = Generate(d, first, prompts, Config{})
+	got, err = Generate(context.Background(), d, first, prompts, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got[0][0]) != defaultNewTokens {
 		t.Errorf("default generated %d tokens, want %d", len(got[0][0]), defaultNewTokens)
 	}
-	if _, err := Generate(d, first, prompts, Config{MaxLength: Int(3)}); err == nil {
+	if _, err := Generate(context.Background(), d, first, prompts, Config{MaxLength: Int(3)}); err == nil {
 		t.Error("max_length equal to the prompt length: want an error")
 	}
 }
@@ -217,7 +219,7 @@ func TestSamplingIsRepeatable(t *testing.T) {
 		Temperature: Float(0.9), TopP: Float(0.95), Seed: Uint64(7)}
 	run := func(c Config) [][][]int {
 		d, first := newFake(model, prompts)
-		out, err := Generate(d, first, prompts, c)
+		out, err := Generate(context.Background(), d, first, prompts, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,13 +242,13 @@ func TestSamplingTopK1IsGreedy(t *testing.T) {
 	prompts := [][]int{{1, 2}, {3, 4}}
 	base := Config{MaxNewTokens: Int(10), EOSTokenID: TokenIDs{0}, RepetitionPenalty: Float(1.3)}
 	d, first := newFake(model, prompts)
-	greedy, err := Generate(d, first, prompts, base)
+	greedy, err := Generate(context.Background(), d, first, prompts, base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for seed := range uint64(5) {
 		d, first := newFake(model, prompts)
-		sampled, err := Generate(d, first, prompts, base.Merge(Config{DoSample: Bool(true), TopK: Int(1), Seed: Uint64(seed)}))
+		sampled, err := Generate(context.Background(), d, first, prompts, base.Merge(Config{DoSample: Bool(true), TopK: Int(1), Seed: Uint64(seed)}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,7 +266,7 @@ func TestBeamSamplingIsRepeatable(t *testing.T) {
 	var outs [2][][][]int
 	for i := range outs {
 		d, first := newFake(model, prompts)
-		out, err := Generate(d, first, prompts, cfg)
+		out, err := Generate(context.Background(), d, first, prompts, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -292,9 +294,38 @@ func TestGenerateRejectsBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			first := [][]float32{model(nil)}
 			d := &fakeDecoder{logits: model, rows: tt.prompts}
-			if _, err := Generate(d, first, tt.prompts, tt.cfg); err == nil {
+			if _, err := Generate(context.Background(), d, first, tt.prompts, tt.cfg); err == nil {
 				t.Error("want an error")
 			}
 		})
 	}
 }
+
+func TestGenerateStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d := &cancelDecoder{}
+	first := [][]float32{{0, 1, 0}}
+	max := 4
+	_, err := Generate(ctx, d, first, [][]int{{0}}, Config{MaxNewTokens: &max})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Generate = %v, want context.Canceled", err)
+	}
+	if d.steps != 0 {
+		t.Errorf("%d steps after cancellation", d.steps)
+	}
+}
+
+// cancelDecoder counts steps and returns uniform logits.
+type cancelDecoder struct{ steps int }
+
+func (d *cancelDecoder) Step(_ context.Context, tokens []int) ([][]float32, error) {
+	d.steps++
+	out := make([][]float32, len(tokens))
+	for i := range out {
+		out[i] = make([]float32, 3)
+	}
+	return out, nil
+}
+
+func (d *cancelDecoder) Select(src []int) error { return nil }

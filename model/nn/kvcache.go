@@ -2,79 +2,195 @@ package nn
 
 import "fmt"
 
-// KVBuffer is one layer's key or value cache, stored time-major
-// ([Len][Batch][Dim]) so that appending a step is a plain append and the
-// whole cache is one contiguous slice.
-type KVBuffer struct {
-	Batch, Dim, Len int
-	Data            []float32
+// KVCache holds a decoder's attention keys and values for every layer.
+//
+// Values are stored per layer and step, [Slots][Dim] for each step, and
+// never move once written; a step's storage is made when a row first
+// reserves it, as wide as the rows that use it (a prompt's steps hold the
+// images, the steps after it every beam). Each row (a sequence being decoded) finds its entry for
+// step t through its own slot table: slot(row, t). Reordering rows (beam
+// search), dropping finished rows and repeating a row (beams sharing a
+// prompt) rewrite only these small tables, so rows share the slots of their
+// common past and a reorder costs nothing per layer. A row's new steps go
+// to slots no other row uses at those steps (Reserve), so rows of different
+// lengths can live side by side and rows can join a running batch (AddRows)
+// without disturbing the others.
+//
+// The slot tables live on the host; the values live where the Ops that made
+// the cache (Ops.NewKVCache) keep them: K and V on the host for the CPU, or
+// device memory an implementation keys by the *KVCache (K and V nil; it
+// follows Width, the slots each step has).
+type KVCache struct {
+	Layers, Dim, Capacity int
+	// Slots is how many rows a step is made for at first (it widens when
+	// more rows need it).
+	Slots int
+	// K and V are each layer's host storage per step, [Slots(t)][Dim]
+	// (nil until reserved; K and V nil when an implementation keeps the
+	// values on a device).
+	K, V [][][]float32
+	// Width is each step's number of slots (0 until reserved).
+	Width []int
+
+	table [][]int32 // per row: the slot of each of its steps
+	lens  []int     // per row: number of cached steps
 }
 
-// NewKVBuffer returns an empty buffer with room for capacity steps.
-func NewKVBuffer(batch, dim, capacity int) *KVBuffer {
-	return &KVBuffer{Batch: batch, Dim: dim, Data: make([]float32, 0, batch*dim*capacity)}
-}
-
-// Append adds x, laid out batch-major [Batch][t][Dim], as t new steps.
-func (b *KVBuffer) Append(x []float32, t int) {
-	for s := 0; s < t; s++ {
-		for r := 0; r < b.Batch; r++ {
-			off := (r*t + s) * b.Dim
-			b.Data = append(b.Data, x[off:off+b.Dim]...)
-		}
-	}
-	b.Len += t
-}
-
-// Select rearranges the batch rows: afterwards row i holds what row src[i]
-// held. src may be shorter (rows dropped) or longer (rows repeated).
-func (b *KVBuffer) Select(src []int) error {
-	for _, s := range src {
-		if s < 0 || s >= b.Batch {
-			return fmt.Errorf("kv cache: row %d out of range [0,%d)", s, b.Batch)
-		}
-	}
-	out := make([]float32, 0, len(src)*b.Dim*max(b.Len, cap(b.Data)/max(b.Batch*b.Dim, 1)))
-	for t := 0; t < b.Len; t++ {
-		step := b.Data[t*b.Batch*b.Dim : (t+1)*b.Batch*b.Dim]
-		for _, s := range src {
-			out = append(out, step[s*b.Dim:(s+1)*b.Dim]...)
-		}
-	}
-	b.Data, b.Batch = out, len(src)
-	return nil
-}
-
-// Cache is the per-layer key and value buffers of a decoder.
-type Cache struct {
-	K, V []*KVBuffer
-}
-
-// NewCache returns an empty cache for layers of width dim.
-func NewCache(layers, batch, dim, capacity int) *Cache {
-	c := &Cache{}
+// NewKVCache returns an empty cache of rows rows for layers of width dim,
+// with room for capacity steps. slots is the most rows expected at a time
+// (rows after beam expansion); a step is made as wide as the rows that
+// reserve it, up to slots at first, and widens if more need it.
+func NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
+	c := NewKVTables(layers, rows, slots, dim, capacity)
 	for i := 0; i < layers; i++ {
-		c.K = append(c.K, NewKVBuffer(batch, dim, capacity))
-		c.V = append(c.V, NewKVBuffer(batch, dim, capacity))
+		c.K = append(c.K, make([][]float32, capacity))
+		c.V = append(c.V, make([][]float32, capacity))
 	}
 	return c
 }
 
-// Len returns the number of cached steps.
-func (c *Cache) Len() int { return c.K[0].Len }
+// NewKVTables returns a cache's bookkeeping without host storage, for an
+// Ops implementation that keeps the values itself.
+func NewKVTables(layers, rows, slots, dim, capacity int) *KVCache {
+	c := &KVCache{Layers: layers, Slots: max(slots, rows, 1), Dim: dim, Capacity: capacity, Width: make([]int, capacity)}
+	c.AddRows(rows)
+	return c
+}
 
-// Batch returns the number of rows.
-func (c *Cache) Batch() int { return c.K[0].Batch }
+// Rows returns the number of rows.
+func (c *KVCache) Rows() int { return len(c.lens) }
 
-// Select rearranges the rows of every buffer (see KVBuffer.Select).
-func (c *Cache) Select(src []int) error {
-	for i := range c.K {
-		if err := c.K[i].Select(src); err != nil {
-			return err
+// Len returns the number of cached steps of row r.
+func (c *KVCache) Len(r int) int { return c.lens[r] }
+
+// MaxLen returns the longest row's number of cached steps.
+func (c *KVCache) MaxLen() int {
+	n := 0
+	for _, l := range c.lens {
+		n = max(n, l)
+	}
+	return n
+}
+
+// Slot returns where step t of row r is stored in each layer's storage.
+func (c *KVCache) Slot(r, t int) int { return int(c.table[r][t]) }
+
+// Key returns the keys of step t of row r in a layer (host storage).
+func (c *KVCache) Key(layer, r, t int) []float32 {
+	s := int(c.table[r][t]) * c.Dim
+	return c.K[layer][t][s : s+c.Dim]
+}
+
+// Value returns the values of step t of row r in a layer (host storage).
+func (c *KVCache) Value(layer, r, t int) []float32 {
+	s := int(c.table[r][t]) * c.Dim
+	return c.V[layer][t][s : s+c.Dim]
+}
+
+// AddRows appends n empty rows (a prompt to prefill joining the batch).
+func (c *KVCache) AddRows(n int) {
+	for i := 0; i < n; i++ {
+		c.table = append(c.table, make([]int32, 0, c.Capacity))
+		c.lens = append(c.lens, 0)
+	}
+}
+
+// Reserve extends every row by n steps, choosing free slots for them, and
+// returns each row's first new step: the positions where the step's keys
+// and values are then written (Ops.KVWrite).
+func (c *KVCache) Reserve(n int) ([]int, error) {
+	pos := make([]int, len(c.lens))
+	for r, l := range c.lens {
+		if l+n > c.Capacity {
+			return nil, fmt.Errorf("kv cache: row %d has %d steps, no room for %d more (capacity %d)", r, l, n, c.Capacity)
 		}
-		if err := c.V[i].Select(src); err != nil {
-			return err
+		pos[r] = l
+	}
+	first := c.Capacity
+	for _, p := range pos {
+		first = min(first, p)
+	}
+	var used []bool
+	for t := first; t < c.MaxLen()+n; t++ {
+		used = append(used[:0], make([]bool, c.Width[t])...)
+		need := 0
+		for r := range c.lens { // slots already holding step t of some row
+			if t < c.lens[r] {
+				used[c.table[r][t]] = true
+			}
+			if t >= pos[r] && t < pos[r]+n {
+				need++
+			}
+		}
+		if free := c.Width[t] - count(used); free < need {
+			width := max(c.Width[t]+need-free, min(c.Slots, len(c.lens)))
+			c.widen(t, width)
+			used = append(used, make([]bool, width-len(used))...)
+		}
+		for r := range c.lens {
+			if t < pos[r] || t >= pos[r]+n {
+				continue
+			}
+			s := r
+			if s >= len(used) || used[s] {
+				s = 0
+				for used[s] {
+					s++
+				}
+			}
+			used[s] = true
+			c.table[r] = append(c.table[r], int32(s))
 		}
 	}
+	for r := range c.lens {
+		c.lens[r] += n
+	}
+	return pos, nil
+}
+
+// widen gives step t room for width slots, keeping what it holds.
+func (c *KVCache) widen(t, width int) {
+	for _, store := range [][][][]float32{c.K, c.V} {
+		for _, layer := range store {
+			nw := make([]float32, width*c.Dim)
+			copy(nw, layer[t])
+			layer[t] = nw
+		}
+	}
+	c.Width[t] = width
+}
+
+func count(b []bool) int {
+	n := 0
+	for _, v := range b {
+		if v {
+			n++
+		}
+	}
+	return n
+}
+
+// Truncate drops the last n steps of every row.
+func (c *KVCache) Truncate(n int) {
+	for r := range c.lens {
+		c.lens[r] = max(c.lens[r]-n, 0)
+		c.table[r] = c.table[r][:c.lens[r]]
+	}
+}
+
+// Select rearranges the rows: afterwards row i is what row src[i] was.
+// src may be shorter (rows dropped) or longer (rows repeated, sharing their
+// past). No cached value moves.
+func (c *KVCache) Select(src []int) error {
+	table := make([][]int32, len(src))
+	lens := make([]int, len(src))
+	for i, s := range src {
+		if s < 0 || s >= len(c.lens) {
+			return fmt.Errorf("kv cache: row %d out of range [0,%d)", s, len(c.lens))
+		}
+		table[i] = append(make([]int32, 0, c.Capacity), c.table[s]...)
+		lens[i] = c.lens[s]
+	}
+	c.table, c.lens = table, lens
 	return nil
 }

@@ -6,15 +6,23 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"blipflow/model/bf16"
 	"blipflow/model/blas"
 )
 
-// Ops adds the model's heavy operations to a Gorgonia graph. The model code
-// only uses this interface, so a GPU implementation of the same ops can
-// replace the CPU one without other changes.
+// Ops adds the model's operations to a Gorgonia graph: the heavy ones
+// (products, norms, attention), the KV cache and the light glue between
+// them. The model code builds its graphs with this interface only, so a
+// GPU implementation of
+// the same ops can replace the CPU one without other changes. Values
+// between ops are float32 tensors on Device(); weights carry their own
+// dtype (WeightDType).
 type Ops interface {
-	// Name describes the implementation (and its BLAS).
+	// Name describes the implementation (its BLAS, bf16 engine and dtype).
 	Name() string
+	// WeightDType is the dtype the model's large matrices are stored in
+	// for these ops (the loader converts them at load time).
+	WeightDType() DType
 	// Linear applies l to the last dimension of x.
 	Linear(x *G.Node, l *Linear) *G.Node
 	// Norm applies a layer norm or RMS norm to the last dimension of x.
@@ -22,13 +30,56 @@ type Ops interface {
 	// Activate applies a nonlinearity elementwise.
 	Activate(x *G.Node, a Activation) *G.Node
 	// Attention is multi-head scaled dot-product attention. q is
-	// [B,Tq,H·D]; k and v are [B,Tk,H·D], or [Tk,B,H·D] when they come from
-	// a KV cache (spec.KVTimeMajor). mask ([B,Tq,Tk]) and bias ([H,Tq,Tk])
-	// are additive and may be nil.
+	// [B,Tq,H·D]; k and v are [B,Tk,H·D]. mask ([B,Tq,Tk]) and bias
+	// ([H,Tq,Tk]) are additive and may be nil. (Attention over a KV cache
+	// is CachedAttention.)
 	Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
-	// KVAppend appends x [B,T,D] to a KV cache buffer and returns the whole
-	// cache [T',B,D] without copying it.
-	KVAppend(x *G.Node, buf *KVBuffer) *G.Node
+	// NewKVCache returns an empty cache of rows rows for layers of width
+	// dim with room for capacity steps (slots: the most rows expected at a
+	// time; see the function NewKVCache), its values kept where these ops
+	// run.
+	NewKVCache(layers, rows, slots, dim, capacity int) *KVCache
+	// KVWrite stores x [B,T,D] as steps pos[b]..pos[b]+T-1 of row b of a
+	// layer's keys (values when values is set) in cache, and returns x:
+	// ops that read the cache take the result as an input so they run
+	// after the write. pos is an int input [B] (KVCache.Reserve's result),
+	// so running the graph again writes the same places.
+	KVWrite(x, pos *G.Node, cache *KVCache, layer int, values bool) *G.Node
+	// CachedAttention is Attention of q [B,Tq,H·D] over each row's cached
+	// steps of a layer (KVCache.Len(b) of them, the last Tq being the
+	// query positions when the step was just written). k and v are the
+	// KVWrite results that must precede it (nil when nothing is written).
+	// mask [B,Tq,Tm] and bias [H,Tq,Tm] (Tm at least the longest row) are
+	// additive and may be nil.
+	CachedAttention(q, k, v, mask, bias *G.Node, cache *KVCache, layer int, spec AttentionSpec) *G.Node
+	// Slice returns x restricted to [lo,hi) along axis.
+	Slice(x *G.Node, axis, lo, hi int) *G.Node
+	// Concat joins a and b along axis (their other dimensions equal).
+	Concat(a, b *G.Node, axis int) *G.Node
+	// Scatter returns x (last dimension D) with the rows numbered at
+	// (counting over all but the last dimension) replaced, in order, by
+	// the rows of src.
+	Scatter(x, src *G.Node, at []int) *G.Node
+	// Reshape gives x's values a new shape.
+	Reshape(x *G.Node, shape ...int) *G.Node
+	// Add and Mul are the elementwise sum and product of same-shaped
+	// tensors (residuals, gates).
+	Add(a, b *G.Node) *G.Node
+	Mul(a, b *G.Node) *G.Node
+	// Scale multiplies x by s.
+	Scale(x *G.Node, s float32) *G.Node
+	// Patches cuts images [N,C,H,W] into p×p patches [N,(H/p)·(W/p),C·p·p],
+	// each flattened in (channel, row, column) order, row-major over the
+	// grid.
+	Patches(x *G.Node, p int) *G.Node
+	// Barrier passes x through once check returns nil; a non-nil error
+	// fails the run there (Graph.Checkpoint: cancellation between layers).
+	Barrier(x *G.Node, check func() error) *G.Node
+	// Device says where the values between these ops live ("cpu"; a GPU
+	// implementation names its device). Graph inputs are host tensors an
+	// implementation moves as it needs; nn.Value reads results back.
+	Device() string
+
 	// Embed looks up the rows of table for the int ids [B,T] -> [B,T,D].
 	Embed(ids *G.Node, table *Weight) *G.Node
 }
@@ -37,19 +88,39 @@ type Ops interface {
 type AttentionSpec struct {
 	Heads, HeadDim int
 	Scale          float32
-	KVTimeMajor    bool
 }
 
-// CPU implements Ops with this package's kernels and a BLAS backend.
+// CPU implements Ops with this package's kernels, a BLAS backend for fp32
+// products and, when the weights are bf16, a bf16 engine for the products
+// with them. Activations, accumulation, norms and softmax are float32.
 type CPU struct {
 	BLAS blas.Backend
+	// BF16 multiplies by bf16 weights; set when DType is BF16.
+	BF16  bf16.Engine
+	DType DType
 }
 
-// NewCPU returns CPU ops over the given BLAS.
-func NewCPU(b blas.Backend) *CPU { return &CPU{BLAS: b} }
+// NewCPU returns fp32 CPU ops over the given BLAS.
+func NewCPU(b blas.Backend) *CPU { return &CPU{BLAS: b, DType: F32} }
 
-// Name describes the ops and their BLAS.
-func (c *CPU) Name() string { return "cpu (" + c.BLAS.Name() + ")" }
+// NewCPUBF16 returns CPU ops whose large matrices are bf16, multiplied by e.
+func NewCPUBF16(b blas.Backend, e bf16.Engine) *CPU { return &CPU{BLAS: b, BF16: e, DType: BF16} }
+
+// Name describes the ops, their BLAS and bf16 engine.
+func (c *CPU) Name() string {
+	if c.DType == BF16 {
+		return "cpu bf16 (" + c.BF16.Name() + "; fp32: " + c.BLAS.Name() + ")"
+	}
+	return "cpu fp32 (" + c.BLAS.Name() + ")"
+}
+
+// WeightDType implements Ops.
+func (c *CPU) WeightDType() DType {
+	if c.DType == "" {
+		return F32
+	}
+	return c.DType
+}
 
 // apply adds o to the graph. Building fails only on a programming error
 // (types or arity), so it panics; shape errors surface when the graph runs.
@@ -72,6 +143,17 @@ func (c *CPU) Linear(x *G.Node, l *Linear) *G.Node {
 			return lastDim(in[0], l.Out), nil
 		},
 		do: func(in []*tensor.Dense, out []float32) error {
+			if l.W.Half != nil {
+				if c.BF16 == nil {
+					return fmt.Errorf("linear %s: bf16 weights but no bf16 engine", l.W.Name)
+				}
+				var bias []float32
+				if l.B != nil {
+					bias = l.B.Data
+				}
+				c.BF16.MulT(f32(in[0]), rows(in[0].Shape()), l.W.Half, bias, out)
+				return nil
+			}
 			linear(c.BLAS, l, f32(in[0]), rows(in[0].Shape()), out)
 			return nil
 		},
@@ -128,11 +210,8 @@ func (c *CPU) Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 	shapeOf := func(in []tensor.Shape) (AttentionShape, error) {
 		qs, ks := in[0], in[1]
 		s := AttentionShape{Batch: qs[0], Heads: spec.Heads, HeadDim: spec.HeadDim, Tq: qs[1], Tk: ks[1],
-			Scale: spec.Scale, KVTimeMajor: spec.KVTimeMajor}
+			Scale: spec.Scale}
 		kb := ks[0]
-		if spec.KVTimeMajor {
-			s.Tk, kb = ks[0], ks[1]
-		}
 		switch {
 		case len(qs) != 3 || len(ks) != 3 || !ks.Eq(in[2]):
 			return s, fmt.Errorf("attention: q %v, k %v, v %v are not [B,T,%d]", qs, ks, in[2], hd)
@@ -175,40 +254,10 @@ func (c *CPU) Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 	}, inputs...)
 }
 
-// KVAppend implements Ops.
-func (c *CPU) KVAppend(x *G.Node, buf *KVBuffer) *G.Node {
-	o := &kvAppendOp{op: op{name: "kv_append", inDims: []int{3}, outDims: 3}, buf: buf}
-	o.shape = func(in []tensor.Shape) (tensor.Shape, error) {
-		s := in[0]
-		if len(s) != 3 || s[0] != buf.Batch || s[2] != buf.Dim {
-			return nil, fmt.Errorf("kv_append: input %v, cache holds [*,%d,%d]", s, buf.Batch, buf.Dim)
-		}
-		return tensor.Shape{buf.Len + s[1], buf.Batch, buf.Dim}, nil
-	}
-	return apply(o, x)
-}
-
-type kvAppendOp struct {
-	op
-	buf *KVBuffer
-}
-
-// Do appends and returns a view of the cache (no copy).
-func (o *kvAppendOp) Do(vals ...G.Value) (G.Value, error) {
-	d, ok := vals[0].(*tensor.Dense)
-	if !ok {
-		return nil, fmt.Errorf("kv_append: input is %T", vals[0])
-	}
-	if _, err := o.shape([]tensor.Shape{d.Shape()}); err != nil {
-		return nil, err
-	}
-	o.buf.Append(f32(d), d.Shape()[1])
-	return tensor.New(tensor.WithShape(o.buf.Len, o.buf.Batch, o.buf.Dim), tensor.WithBacking(o.buf.Data)), nil
-}
-
 // Embed implements Ops.
 func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
-	dim := table.Shape[1]
+	dim := table.Shape[len(table.Shape)-1]
+	vocab := table.Len() / dim
 	return apply(&op{
 		name: "embed(" + table.Name + ")", inDims: []int{ids.Dims()}, inTypes: []tensor.Dtype{tensor.Int}, outDims: ids.Dims() + 1,
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
@@ -216,12 +265,20 @@ func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
 		},
 		do: func(in []*tensor.Dense, out []float32) error {
 			for i, id := range in[0].Data().([]int) {
-				if id < 0 || id >= table.Shape[0] {
-					return fmt.Errorf("token id %d outside the vocabulary of %d (%s)", id, table.Shape[0], table.Name)
+				if id < 0 || id >= vocab {
+					return fmt.Errorf("token id %d outside the vocabulary of %d (%s)", id, vocab, table.Name)
 				}
-				copy(out[i*dim:(i+1)*dim], table.Data[id*dim:(id+1)*dim])
+				table.Row(id, out[i*dim:(i+1)*dim])
 			}
 			return nil
 		},
 	}, ids)
 }
+
+// NewKVCache implements Ops: the values live on the host.
+func (c *CPU) NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
+	return NewKVCache(layers, rows, slots, dim, capacity)
+}
+
+// Device implements Ops.
+func (c *CPU) Device() string { return "cpu" }

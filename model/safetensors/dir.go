@@ -121,3 +121,38 @@ func (d *Dir) Close() error {
 	d.files, d.byName = nil, nil
 	return errors.Join(errs...)
 }
+
+// BF16 returns the named BF16 tensor's raw values (see File.BF16).
+func (d *Dir) BF16(name string) ([]uint16, []int, error) {
+	f, ok := d.byName[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("checkpoint %s: tensor %q: %w", d.path, name, ErrNotFound)
+	}
+	return f.BF16(name)
+}
+
+// F16 returns the named F16 tensor's raw values (see File.F16).
+func (d *Dir) F16(name string) ([]uint16, []int, error) {
+	f, ok := d.byName[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("checkpoint %s: tensor %q: %w", d.path, name, ErrNotFound)
+	}
+	return f.F16(name)
+}
+
+// Release drops the named tensor's pages from memory (see File.Release).
+func (d *Dir) Release(name string) error {
+	if f, ok := d.byName[name]; ok {
+		return f.Release(name)
+	}
+	return nil
+}
+
+// StoredDType returns the named tensor's dtype as stored ("" when absent).
+func (d *Dir) StoredDType(name string) string {
+	i, ok := d.Info(name)
+	if !ok {
+		return ""
+	}
+	return string(i.DType)
+}

@@ -282,3 +282,60 @@ func HalfToFloat32(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
 }
+
+// BF16 returns the named tensor's raw bfloat16 values (each the upper half of
+// a float32) with its shape, without conversion: a read-only view into the
+// memory mapping when it is aligned. Only BF16 tensors can be read this way.
+func (f *File) BF16(name string) ([]uint16, []int, error) {
+	return f.raw16(name, BF16)
+}
+
+// F16 returns the named F16 tensor's raw IEEE half values (see BF16), for
+// a conversion that needs no float32 copy of the whole tensor.
+func (f *File) F16(name string) ([]uint16, []int, error) {
+	return f.raw16(name, F16)
+}
+
+func (f *File) raw16(name string, want DType) ([]uint16, []int, error) {
+	i, ok := f.tensors[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("safetensors %s: %q: %w", f.path, name, ErrNotFound)
+	}
+	if i.DType != want {
+		return nil, nil, fmt.Errorf("safetensors %s: tensor %q is %s, not %s", f.path, name, i.DType, want)
+	}
+	raw := f.data[i.Begin:i.End]
+	n := i.Elements()
+	shape := append([]int(nil), i.Shape...)
+	if n == 0 {
+		return []uint16{}, shape, nil
+	}
+	if uintptr(unsafe.Pointer(&raw[0]))%2 == 0 {
+		return unsafe.Slice((*uint16)(unsafe.Pointer(&raw[0])), n), shape, nil
+	}
+	out := make([]uint16, n)
+	for k := range out {
+		out[k] = binary.LittleEndian.Uint16(raw[2*k:])
+	}
+	return out, shape, nil
+}
+
+// Release tells the kernel the named tensor's pages of the mapping are not
+// needed now (madvise MADV_DONTNEED), so a tensor converted into another
+// dtype stops counting in the process's resident memory. The mapping stays
+// valid: a later read faults the pages in again from the file. It does
+// nothing for a File made by Parse.
+func (f *File) Release(name string) error {
+	i, ok := f.tensors[name]
+	if !ok || f.mapping == nil || i.End == i.Begin {
+		return nil
+	}
+	page := int64(os.Getpagesize())
+	off := int64(len(f.mapping)-len(f.data)) + i.Begin
+	lo := off / page * page
+	hi := min((off+i.End-i.Begin+page-1)/page*page, int64(len(f.mapping)))
+	if err := unix.Madvise(f.mapping[lo:hi], unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("safetensors %s: tensor %q: madvise: %w", f.path, name, err)
+	}
+	return nil
+}

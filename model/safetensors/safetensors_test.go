@@ -173,3 +173,47 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+func TestRawBF16AndRelease(t *testing.T) {
+	vals := []uint16{0x3f80, 0xc020, 0x0001, 0x7f80}
+	var data []byte
+	for _, v := range vals {
+		data = binary.LittleEndian.AppendUint16(data, v)
+	}
+	data = append(data, make([]byte, 8)...)
+	buf := raw(t, map[string]any{
+		"b": map[string]any{"dtype": "BF16", "shape": []int{2, 2}, "data_offsets": []int{0, 8}},
+		"f": map[string]any{"dtype": "F32", "shape": []int{2}, "data_offsets": []int{8, 16}},
+	}, data)
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got, shape, err := d.BF16("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalInts(shape, []int{2, 2}) || len(got) != 4 {
+		t.Fatalf("shape %v len %d", shape, len(got))
+	}
+	for i := range vals {
+		if got[i] != vals[i] {
+			t.Errorf("value %d: %#x, want %#x", i, got[i], vals[i])
+		}
+	}
+	if _, _, err := d.BF16("f"); err == nil || !strings.Contains(err.Error(), `"f" is F32`) {
+		t.Fatalf("reading F32 as BF16: %v", err)
+	}
+	if err := d.Release("b"); err != nil {
+		t.Fatal(err)
+	}
+	// Released pages fault in again from the file.
+	if again, _, _ := d.BF16("b"); again[1] != 0xc020 {
+		t.Fatalf("after release: %#x", again[1])
+	}
+}

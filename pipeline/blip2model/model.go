@@ -109,7 +109,7 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 			}
 		}
 		// one vision and Q-Former run serves both captions and embeddings
-		caps, e, err := m.e.CaptionEach(pixels, prompts, gen, task.Embed)
+		caps, e, err := m.e.CaptionEach(ctx, pixels, prompts, gen, task.Embed)
 		if err != nil {
 			return nil, err
 		}
@@ -125,7 +125,7 @@ func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Im
 			}
 		}
 	case task.Embed:
-		if emb, err = m.e.EmbedImages(pixels, len(batch)); err != nil {
+		if emb, err = m.e.EmbedImages(ctx, pixels, len(batch)); err != nil {
 			return nil, err
 		}
 	}

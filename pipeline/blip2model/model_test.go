@@ -17,7 +17,7 @@ func TestRunMatchesEngine(t *testing.T) {
 	if err := gen.Set("max_new_tokens", "12"); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Loader(engine.Options{}, gen)(ctx, fixtures.Path("opt-tiny", "model"))
+	m, err := Loader(engine.Options{DType: "fp32"}, gen)(ctx, fixtures.Path("opt-tiny", "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestRunMatchesEngine(t *testing.T) {
 func TestGenerationSettings(t *testing.T) {
 	gen := generate.Config{}
 	gen.Set("num_beams", "3")
-	m, err := Loader(engine.Options{}, gen)(context.Background(), fixtures.Path("opt-tiny", "model"))
+	m, err := Loader(engine.Options{DType: "fp32"}, gen)(context.Background(), fixtures.Path("opt-tiny", "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
