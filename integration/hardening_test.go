@@ -158,7 +158,13 @@ func TestKillerImageUnderMemoryCap(t *testing.T) {
 			t.Fatalf("shard %s: active record %+v does not name the killer image", shard, a)
 		}
 	}
-	capped("worker-2")
+	// The next worker runs without a cap: it must still not decode the image
+	// the first one died on (had it done so, the row would carry no error),
+	// and a cap tight enough to kill on that image leaves it little room for
+	// anything else on a loaded machine.
+	second := e.start("worker-2", binaries.worker, "run", "--model", "nop", "--batch-size", "4", "--concurrency", "1",
+		"--retry-delay", retryDelay, "--name", "worker-2")
+	e.waitFor("worker-2 ready", time.Minute, func() bool { return getOK(second.metrics, "/readyz") })
 	if err := coord.wait(t, 3*time.Minute); err != nil {
 		t.Fatalf("coordinator: %v", err)
 	}
