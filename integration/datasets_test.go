@@ -154,7 +154,7 @@ func TestManifestOfURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	output := filepath.Join(dir, "out")
-	runLocal(t, "--input", manifest, "--output", output, "--job", "urls", "--shard-size", "10", "--workers", "2",
+	runLocal(t, "--allow-private-addresses", "--input", manifest, "--output", output, "--job", "urls", "--shard-size", "10", "--workers", "2",
 		"--fetch-timeout", "400ms", "--fetch-retries", "1", "--fetch-max-bytes", "200000", "--fetch-per-host", "4")
 	m, rows := jobRows(t, output, "urls")
 	if m.Input != manifest || m.Shards != (len(want)+9)/10 {
@@ -281,6 +281,12 @@ func TestWebDatasetTars(t *testing.T) {
 		}
 	}
 	checkSamples(t, samples, rows)
+	// The report of a tar job reads thumbnails from the tars.
+	out, err := exec.Command(binaries.coordinator, "report", "wds-local", "--local", "--output", output,
+		"--out", filepath.Join(dir, "report"), "--sample", "4", "--metrics-addr", "").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "4 thumbnails") {
+		t.Errorf("report of a tar job: %v\n%s", err, out)
+	}
 
 	s3 := s3test.Start(t)
 	bucket, err := storage.Open(context.Background(), s3.URL(""), storage.ConfigFromEnv())
@@ -338,7 +344,7 @@ func TestRetryManifestOfURLs(t *testing.T) {
 		t.Fatal(err)
 	}
 	output := filepath.Join(dir, "out")
-	runLocal(t, "--input", manifest, "--output", output, "--job", "later", "--shard-size", "5", "--fetch-retries", "0")
+	runLocal(t, "--allow-private-addresses", "--input", manifest, "--output", output, "--job", "later", "--shard-size", "5", "--fetch-retries", "0")
 	if m, _ := jobRows(t, output, "later"); m.ErrorRows != 3 {
 		t.Fatalf("first run: %d error rows, want 3", m.ErrorRows)
 	}
@@ -386,7 +392,7 @@ func TestRetryWebDataset(t *testing.T) {
 		return string(out), err
 	}
 	out, err := coordinator("run", "--input", filepath.Join(dir, "wds", "shards", "{000..002}.tar"), "--job", "wds-retry",
-		"--model", "nop:fail=part0/002", "--task", "caption", "--max-deliver", "1")
+		"--model", "nop:failbatch=part0/002", "--task", "caption", "--max-deliver", "1")
 	if err == nil {
 		t.Fatalf("first run: no dead-lettered shard\n%s", out)
 	}

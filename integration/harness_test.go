@@ -218,10 +218,11 @@ func (e *env) start(name, binary string, args ...string) *proc {
 }
 
 // startWorker starts a worker process running the nop model, which fails
-// on poisoned keys and takes delay per batch.
+// every batch holding a poisoned key as a whole (failbatch, so the shard
+// fails) and takes delay per batch.
 func (e *env) startWorker(name string, delay time.Duration) *proc {
 	return e.start(name, binaries.worker, "run",
-		"--model", fmt.Sprintf("nop:fail=%s,delay=%s", poisonMark, delay),
+		"--model", fmt.Sprintf("nop:failbatch=%s,delay=%s", poisonMark, delay),
 		"--batch-size", "8", "--concurrency", "2", "--retry-delay", retryDelay,
 		"--drain-timeout", "20s", "--name", name)
 }
@@ -306,7 +307,13 @@ func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
 // conn connects the test itself to NATS (to read job state).
 func (e *env) conn() *node.Conn {
 	e.t.Helper()
-	c, err := node.Dial(e.ctx, e.natsURL(), "integration-test", queue.Config{}, jobstate.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return e.connURL(e.natsURL())
+}
+
+// connURL connects the test to the NATS server at url.
+func (e *env) connURL(url string) *node.Conn {
+	e.t.Helper()
+	c, err := node.Dial(e.ctx, url, "integration-test", queue.Config{}, jobstate.Config{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		e.t.Fatal(err)
 	}

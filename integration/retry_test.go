@@ -144,7 +144,7 @@ func TestRetryLocal(t *testing.T) {
 		j.write(key, good[:40])
 	}
 	j.write("img/009/"+poisonMark+".png", good)
-	out, err := j.coordinator("run", "--job", "retried", "--model", "nop:fail="+poisonMark, "--shard-size", "10", "--max-deliver", "1")
+	out, err := j.coordinator("run", "--job", "retried", "--model", "nop:failbatch="+poisonMark, "--shard-size", "10", "--max-deliver", "1")
 	if err == nil || !strings.Contains(out, "dead-lettered") {
 		t.Fatalf("first run: %v; want a dead-lettered shard:\n%s", err, out)
 	}

@@ -57,14 +57,43 @@ type Model interface {
 	// "Salesforce/blip2-opt-2.7b@51572668".
 	ID() string
 	// Run computes task for every image of batch. It returns one Result per
-	// image, in order. An error fails the whole batch (the worker then
-	// retries each shard of the batch on its own to find the culprit).
+	// image, in order. After an error the worker runs halves of the batch
+	// to find the images at fault, which get error rows; a *BatchError
+	// (or an error for every image alone) fails the batch's shards.
 	Run(ctx context.Context, task Task, batch []Image) ([]Result, error)
 	// EmbeddingSpec describes the embeddings Run returns for Task.Embed.
 	EmbeddingSpec() EmbeddingSpec
 	// Preprocessor returns the Preprocessor for this model's input
 	// resolution and normalisation.
 	Preprocessor() (Preprocessor, error)
+}
+
+// BatchError is an error of Model.Run that concerns the batch as a whole
+// (the model or its device is broken), not any image in it: the worker
+// fails the batch's shards, to be retried, instead of looking for an
+// image to blame.
+type BatchError struct{ Err error }
+
+func (e *BatchError) Error() string { return e.Err.Error() }
+
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// TaskChecker is implemented by models that can tell, without running,
+// that a task can never succeed with them (a caption task for a
+// checkpoint without a language model, a prompt longer than its
+// positions, generation settings it refuses).
+type TaskChecker interface {
+	CheckTask(task Task) error
+}
+
+// CheckTask returns m's objection to task, if m can check tasks.
+func CheckTask(m Model, task Task) error {
+	if c, ok := m.(TaskChecker); ok {
+		if err := c.CheckTask(task); err != nil {
+			return fmt.Errorf("model %s cannot run task %s: %w", m.ID(), task.Name(), err)
+		}
+	}
+	return nil
 }
 
 // ModelLoader loads a model from a checkpoint folder or a known model name.

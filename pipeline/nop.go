@@ -29,8 +29,13 @@ var ErrPoisoned = errors.New("nop model: poisoned key")
 // embedding.
 type NopModel struct {
 	// FailOn, when not empty, makes Run fail for every batch that holds a
-	// key containing it (a poison shard for tests).
+	// key containing it (a poison image for tests: the worker isolates it
+	// into an error row).
 	FailOn string
+	// FailBatchOn is FailOn with a BatchError: the batch as a whole is
+	// reported broken, so the shard holding the key fails (a poison shard
+	// for tests).
+	FailBatchOn string
 	// Delay is how long each Run takes (simulated model time).
 	Delay time.Duration
 	// Dim is the embedding width (0: NopEmbeddingDim).
@@ -41,7 +46,8 @@ type NopModel struct {
 }
 
 // ParseNopModel builds a NopModel from "nop" or "nop:OPT,OPT..." where
-// OPT is fail=SUBSTR (see FailOn) or delay=DURATION (see Delay).
+// OPT is fail=SUBSTR (see FailOn), failbatch=SUBSTR (see FailBatchOn) or
+// delay=DURATION (see Delay).
 func ParseNopModel(spec string) (*NopModel, error) {
 	m := &NopModel{}
 	_, opts, _ := strings.Cut(spec, ":")
@@ -56,6 +62,11 @@ func ParseNopModel(spec string) (*NopModel, error) {
 				return nil, fmt.Errorf("model %q: fail= needs a key substring", spec)
 			}
 			m.FailOn = value
+		case "failbatch":
+			if value == "" {
+				return nil, fmt.Errorf("model %q: failbatch= needs a key substring", spec)
+			}
+			m.FailBatchOn = value
 		case "delay":
 			d, err := time.ParseDuration(value)
 			if err != nil || d < 0 {
@@ -63,7 +74,7 @@ func ParseNopModel(spec string) (*NopModel, error) {
 			}
 			m.Delay = d
 		default:
-			return nil, fmt.Errorf("model %q: unknown option %q (want fail=SUBSTR or delay=DURATION)", spec, name)
+			return nil, fmt.Errorf("model %q: unknown option %q (want fail=SUBSTR, failbatch=SUBSTR or delay=DURATION)", spec, name)
 		}
 	}
 	return m, nil
@@ -109,6 +120,9 @@ func (m *NopModel) Run(ctx context.Context, task Task, batch []Image) ([]Result,
 	for i, img := range batch {
 		if m.FailOn != "" && strings.Contains(img.Key, m.FailOn) {
 			return nil, fmt.Errorf("image %s: %w", img.Key, ErrPoisoned)
+		}
+		if m.FailBatchOn != "" && strings.Contains(img.Key, m.FailBatchOn) {
+			return nil, &BatchError{Err: fmt.Errorf("batch with image %s: %w", img.Key, ErrPoisoned)}
 		}
 		if task.Caption {
 			results[i].Captions = []string{NopCaption(task.Prompt, img)}

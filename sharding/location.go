@@ -2,6 +2,7 @@ package sharding
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -18,10 +19,24 @@ func IsAbsolute(s string) bool {
 	return IsURL(s) || strings.HasPrefix(s, "s3://") || strings.HasPrefix(s, "file://") || filepath.IsAbs(s)
 }
 
-// Resolve names key in full: key itself when it is absolute, else key
-// under base (a folder or s3:// prefix).
+// hasScheme reports whether s starts with a URL scheme ("gopher://").
+func hasScheme(s string) bool {
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok || scheme == "" {
+		return false
+	}
+	for i, c := range scheme {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve names key in full: key itself when it is absolute or has a URL
+// scheme, else key under base (a folder or s3:// prefix).
 func Resolve(base, key string) string {
-	if IsAbsolute(key) || base == "" {
+	if IsAbsolute(key) || hasScheme(key) || base == "" {
 		return key
 	}
 	return strings.TrimSuffix(base, "/") + "/" + strings.TrimPrefix(key, "/")
@@ -55,4 +70,29 @@ func SplitLocation(location string) (root, key string, err error) {
 		return "", "", fmt.Errorf("location %q: names a root folder, not an object", location)
 	}
 	return root, key, nil
+}
+
+// Within reports whether location names an object under root, both given
+// as s3:// prefixes or as paths (file:// or plain; relative ones taken
+// from the working folder), after '.' and '..' elements are resolved.
+// Symbolic links are not followed.
+func Within(root, location string) bool {
+	if strings.HasPrefix(root, "s3://") || strings.HasPrefix(location, "s3://") {
+		if !strings.HasPrefix(root, "s3://") || !strings.HasPrefix(location, "s3://") {
+			return false
+		}
+		r := path.Clean("/" + strings.TrimPrefix(root, "s3://"))
+		l := path.Clean("/" + strings.TrimPrefix(location, "s3://"))
+		return strings.HasPrefix(l, strings.TrimSuffix(r, "/")+"/")
+	}
+	if strings.Contains(root, "://") && !strings.HasPrefix(root, "file://") ||
+		strings.Contains(location, "://") && !strings.HasPrefix(location, "file://") {
+		return false
+	}
+	r, err1 := filepath.Abs(filepath.FromSlash(strings.TrimPrefix(root, "file://")))
+	l, err2 := filepath.Abs(filepath.FromSlash(strings.TrimPrefix(location, "file://")))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return strings.HasPrefix(l, strings.TrimSuffix(r, string(filepath.Separator))+string(filepath.Separator))
 }

@@ -37,6 +37,23 @@ type ManifestOptions struct {
 	// Base is the location relative keys are read under (default: the
 	// manifest's folder).
 	Base string
+	// MaxBytes caps the manifest file's size (0: DefaultMaxManifestBytes);
+	// a larger manifest is refused before it is read.
+	MaxBytes int64
+}
+
+// DefaultMaxManifestBytes is the default cap on a manifest's size: 1 GiB,
+// about ten million rows of URLs with a few columns.
+const DefaultMaxManifestBytes = 1 << 30
+
+// Root returns the location a manifest's local paths and s3:// locations
+// must be under by default: Options.Base when set, else the manifest's
+// own folder or prefix.
+func (in ManifestInput) Root() (string, error) {
+	if in.Options.Base != "" {
+		return in.Options.Base, nil
+	}
+	return parentLocation(in.Location)
 }
 
 // ManifestInput lists the rows of a CSV (header line first), JSON Lines or
@@ -134,6 +151,17 @@ func (in ManifestInput) open(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", in.Location, err)
 	}
+	limit := in.Options.MaxBytes
+	if limit <= 0 {
+		limit = DefaultMaxManifestBytes
+	}
+	obj, err := store.Stat(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", in.Location, err)
+	}
+	if obj.Size > limit {
+		return nil, fmt.Errorf("manifest %s: %d bytes is over the %d-byte limit (--max-manifest-bytes)", in.Location, obj.Size, limit)
+	}
 	body, err := storage.OpenStream(ctx, store, key)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", in.Location, err)
@@ -211,10 +239,16 @@ func (l *manifestLister) row(r manifestRow) error {
 	if key == "" {
 		return fmt.Errorf("row %d: empty %q", r.pos, l.keyCol)
 	}
-	if !IsAbsolute(source) && !fs.ValidPath(source) {
+	switch {
+	case hasScheme(source):
+		// Any other scheme stays as given: the worker refuses it in the
+		// row's error instead of failing the whole manifest.
+		source = Resolve(l.base, source)
+	case !IsAbsolute(source) && !fs.ValidPath(source):
 		return fmt.Errorf("row %d: %q %q is neither a URL, an absolute location nor a relative key without '.' or '..' elements", r.pos, l.src, source)
+	default:
+		source = Resolve(l.base, source)
 	}
-	source = Resolve(l.base, source)
 	if first, ok := l.seen[key]; ok {
 		if first.source != source {
 			return fmt.Errorf("row %d: key %q repeats row %d with another source (%s, was %s)", r.pos, key, first.pos, source, first.source)

@@ -22,7 +22,10 @@ type InputOptions struct {
 }
 
 // IsZero reports whether o holds only defaults.
-func (o InputOptions) IsZero() bool { return o == InputOptions{} }
+func (o InputOptions) IsZero() bool {
+	o.Manifest.MaxBytes = 0 // a safety limit, not part of what is computed
+	return o == InputOptions{}
+}
 
 // String describes o for job ids and specs.
 func (o InputOptions) String() string {

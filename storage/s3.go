@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"blipflow/internal/redact"
 )
 
 // s3Store keeps objects in an S3 bucket under a key prefix.
@@ -30,6 +32,7 @@ type s3Store struct {
 	pageSize int32
 	client   *s3.Client
 	uploader *transfermanager.Client
+	retries  bool // the SDK retries failed requests (MaxRetries >= 0)
 }
 
 // openS3 builds an S3 client from the AWS default chain overlaid with cfg.
@@ -76,7 +79,7 @@ func openS3(ctx context.Context, location, bucket, prefix string, cfg Config) (*
 	}
 	if cfg.Endpoint != "" {
 		if u, err := url.Parse(cfg.Endpoint); err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("%s: S3 endpoint %q is not an absolute URL like http://host:port", location, cfg.Endpoint)
+			return nil, fmt.Errorf("%s: S3 endpoint %q is not an absolute URL like http://host:port", location, redact.URL(cfg.Endpoint))
 		}
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
@@ -109,6 +112,7 @@ func openS3(ctx context.Context, location, bucket, prefix string, cfg Config) (*
 		pageSize: pageSize,
 		client:   client,
 		uploader: uploader,
+		retries:  maxAttempts > 1,
 	}, nil
 }
 
@@ -241,9 +245,9 @@ func (s *s3Store) wrap(op, bucketKey string, err error) error {
 		return fmt.Errorf("%s: %w", loc, ErrNotExist)
 	}
 	if endpoint, ok := s.unreachableEndpoint(err); ok {
-		return fmt.Errorf("%s: endpoint %s unreachable: %w", loc, endpoint, err)
+		return fmt.Errorf("%s: endpoint %s unreachable: %w", loc, redact.URL(endpoint), redact.Err(err))
 	}
-	return fmt.Errorf("%s: %s: %w", loc, op, err)
+	return fmt.Errorf("%s: %s: %w", loc, op, redact.Err(err))
 }
 
 // isNotFound reports whether err says the object is absent. A missing bucket
@@ -291,3 +295,11 @@ var (
 	_ Store = (*s3Store)(nil)
 	_ Store = (*localStore)(nil)
 )
+
+// SelfRetrying reports whether s retries failed requests itself (an S3
+// store whose SDK retryer makes more than one attempt, Config.MaxRetries
+// >= 0), so that callers do not retry around those retries.
+func SelfRetrying(s Store) bool {
+	s3s, ok := s.(*s3Store)
+	return ok && s3s.retries
+}

@@ -11,6 +11,8 @@ import (
 	"blipflow/pipeline/coordinator"
 	"blipflow/pipeline/node"
 	jobreport "blipflow/pipeline/report"
+	"blipflow/sharding"
+	"blipflow/storage"
 )
 
 func init() {
@@ -59,12 +61,16 @@ func runReport(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("job %s output: %w", st.Spec.ID, err)
 		}
-		input, err := open(ctx, st.Spec.Input)
-		if err != nil {
-			return fmt.Errorf("job %s input: %w", st.Spec.ID, err)
+		// Manifest and WebDataset rows name their own sources; only a
+		// folder or prefix input is opened to read keys under.
+		var input storage.Store
+		if !sharding.IsManifest(st.Spec.Input) && !sharding.IsWebDataset(st.Spec.Input) {
+			if input, err = open(ctx, st.Spec.Input); err != nil {
+				return fmt.Errorf("job %s input: %w", st.Spec.ID, err)
+			}
 		}
 		summary, err = jobreport.Write(ctx, jobreport.Config{Spec: st.Spec, States: st.States, Output: output, Input: input,
-			Dir: *out, Sample: *sample, ThumbSize: *thumbSize})
+			OpenStore: open, Dir: *out, Sample: *sample, ThumbSize: *thumbSize})
 		return err
 	})
 	if err != nil {

@@ -55,6 +55,8 @@ type runFlags struct {
 	dedup        bool
 	runtime      engine.Options // with --local: --backend, --dtype
 	dedupTable   string
+	allowLocal   bool
+	allowPrivate bool
 	index        bool
 	inputs       sharding.InputOptions
 	fetch        fetch.Config
@@ -90,6 +92,9 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	f.fetch.RegisterFlags(fs)
 	f.runtime.RegisterFlags(fs)
 	fs.BoolVar(&f.dedup, "dedup", false, "process each image content (SHA-256 of the bytes) once: later copies become rows with duplicate_of in extra")
+	fs.BoolVar(&f.allowLocal, "allow-local-paths", false, "let a manifest name local paths and s3:// locations outside its own folder (or --base)")
+	fs.BoolVar(&f.allowPrivate, "allow-private-addresses", false, "let a manifest's URLs reach loopback, link-local and private network addresses")
+	fs.Int64Var(&f.inputs.Manifest.MaxBytes, "max-manifest-bytes", sharding.DefaultMaxManifestBytes, "largest manifest file read, in bytes")
 	fs.BoolVar(&f.index, "index", false, "with --task embed or both and a local --output: build a search index (JOB/index.bfi) when the last shard lands")
 	fs.StringVar(&f.dedupTable, "dedup-table", "", "also skip images whose content is in this earlier results table (a .parquet path or s3:// URL); implies --dedup")
 }
@@ -138,6 +143,7 @@ func (f *runFlags) request() (coordinator.Request, error) {
 		ID: f.job, Input: f.input, Output: f.output, Task: task, ShardSize: f.shardSize, Model: f.model,
 		Filter: sharding.Filter{Extensions: sharding.ParseExtensions(f.extensions), MinSize: f.minSize, MaxSize: f.maxSize},
 		Dedup:  f.dedup, DedupTable: f.dedupTable, InputOptions: f.inputs,
+		AllowLocalPaths: f.allowLocal, AllowPrivateAddresses: f.allowPrivate,
 	}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"blipflow/internal/cli"
+	"blipflow/internal/redact"
 	"blipflow/pipeline/coordinator"
 	"blipflow/pipeline/jobstate"
 	"blipflow/pipeline/node"
@@ -146,6 +147,8 @@ func printStatus(w io.Writer, st coordinator.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	state := "running"
 	switch {
+	case st.Spec.Failure != "":
+		state = "failed: " + st.Spec.Failure
 	case st.Spec.Finished:
 		state = "finished"
 	case st.Complete():
@@ -155,8 +158,8 @@ func printStatus(w io.Writer, st coordinator.Status) {
 	}
 	fmt.Fprintf(tw, "job\t%s\n", st.Spec.ID)
 	fmt.Fprintf(tw, "state\t%s\n", state)
-	fmt.Fprintf(tw, "input\t%s\n", st.Spec.Input)
-	fmt.Fprintf(tw, "output\t%s\n", st.Spec.Output)
+	fmt.Fprintf(tw, "input\t%s\n", redact.URL(st.Spec.Input))
+	fmt.Fprintf(tw, "output\t%s\n", redact.URL(st.Spec.Output))
 	fmt.Fprintf(tw, "task\t%s\n", st.Spec.Task)
 	if st.Spec.Model != "" {
 		fmt.Fprintf(tw, "model\t%s\n", st.Spec.Model)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"blipflow/internal/redact"
 	"blipflow/model/engine"
 	"blipflow/model/generate"
 	"blipflow/pipeline"
@@ -47,7 +48,8 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	concurrency := fs.Int("concurrency", node.EnvInt("BLIPFLOW_CONCURRENCY", 2), "shards processed at once (env BLIPFLOW_CONCURRENCY)")
 	readers := fs.Int("readers", node.EnvInt("BLIPFLOW_READERS", 16), "concurrent image reads (env BLIPFLOW_READERS)")
 	decoders := fs.Int("decoders", node.EnvInt("BLIPFLOW_DECODERS", 0), "decoding goroutines (0: one per CPU; env BLIPFLOW_DECODERS)")
-	drain := fs.Duration("drain-timeout", node.EnvDuration("BLIPFLOW_DRAIN_TIMEOUT", 20*time.Second), "on SIGTERM, time in-flight shards may take before they are handed back (env BLIPFLOW_DRAIN_TIMEOUT)")
+	decodeBudget := fs.Int64("decode-budget", int64(node.EnvInt("BLIPFLOW_DECODE_BUDGET", worker.DefaultDecodeBudget)), "bytes all concurrent image decodes may hold, by their header's decode cost (env BLIPFLOW_DECODE_BUDGET)")
+	drain := fs.Duration("drain-timeout", node.EnvDuration("BLIPFLOW_DRAIN_TIMEOUT", 20*time.Second), "on SIGTERM, time shards whose images are all processed may take to be written; the others are handed back at once (env BLIPFLOW_DRAIN_TIMEOUT)")
 	retryDelay := fs.Duration("retry-delay", node.EnvDuration("BLIPFLOW_RETRY_DELAY", 2*time.Second), "base delay before a failed shard is retried, doubling per delivery (env BLIPFLOW_RETRY_DELAY)")
 	name := fs.String("name", node.EnvString("BLIPFLOW_WORKER_NAME", ""), "worker name in logs and job state (default host-pid)")
 	var fetchCfg fetch.Config
@@ -95,6 +97,10 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 		log.Info("serving metrics", "addr", srv.Addr())
 	}
 
+	// The worker retries store operations itself with the project's one
+	// policy (logged, jittered, shard-aware); the S3 SDK makes one attempt
+	// per call so that retries are never nested.
+	nf.Storage.MaxRetries = -1
 	conn, err := node.Dial(ctx, nf.NATSURL, "blipflow-worker", nf.Queue, nf.Jobs, log)
 	if err != nil {
 		return err
@@ -102,13 +108,13 @@ func runWorker(ctx context.Context, args []string, _ io.Writer) error {
 	defer conn.Close()
 	w, err := worker.New(worker.Config{
 		JS: conn.JS, Queue: conn.Queue, Jobs: conn.Jobs, Model: model, OpenStore: nf.OpenStore(),
-		Name: *name, BatchSize: *batchSize, Concurrency: *concurrency, Readers: *readers, Decoders: *decoders,
+		Name: *name, BatchSize: *batchSize, Concurrency: *concurrency, Readers: *readers, Decoders: *decoders, DecodeBudget: *decodeBudget,
 		DrainTimeout: *drain, RetryDelay: *retryDelay, Fetch: fetchCfg, Metrics: wm, Log: log,
 	})
 	if err != nil {
 		return err
 	}
 	started.Store(w)
-	log.Info("worker starting", "model", model.ID(), "nats", nf.NATSURL)
+	log.Info("worker starting", "model", model.ID(), "nats", redact.URL(nf.NATSURL))
 	return w.Run(ctx)
 }

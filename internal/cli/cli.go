@@ -14,6 +14,8 @@ import (
 	"sort"
 	"sync/atomic"
 	"syscall"
+
+	"blipflow/internal/redact"
 )
 
 // Command is one subcommand.
@@ -71,14 +73,14 @@ func run(program string, commands map[string]Command, args []string, stdout, std
 		// Stopped by a signal: the shell convention is 128+signal. The
 		// command has said what to do next.
 		if !errors.Is(err, context.Canceled) {
-			fmt.Fprintf(stderr, "%s %s: %v\n", program, args[0], err)
+			fmt.Fprintf(stderr, "%s %s: %s\n", program, args[0], redact.Error(err))
 		}
 		if sig() == syscall.SIGTERM {
 			return ExitTerminated
 		}
 		return ExitInterrupted
 	default:
-		fmt.Fprintf(stderr, "%s %s: %v\n", program, args[0], err)
+		fmt.Fprintf(stderr, "%s %s: %s\n", program, args[0], redact.Error(err))
 		return 1
 	}
 }

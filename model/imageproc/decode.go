@@ -70,25 +70,13 @@ func sniff(data []byte) (format, bool) {
 	return format{}, false
 }
 
-// decodeBytes decodes data after checking the header's dimensions against
-// maxPixels. Errors are not yet wrapped with the input name.
-func decodeBytes(data []byte, maxPixels int) (img image.Image, err error) {
-	if len(data) == 0 {
-		return nil, errors.New("empty input")
-	}
-	f, ok := sniff(data)
-	if !ok {
-		return nil, ErrUnknownFormat
-	}
-	cfg, err := f.decodeConfig(bytes.NewReader(data))
+// decodeBytes decodes data after checking the header's dimensions and
+// decode cost against p's limits. Errors are not yet wrapped with the
+// input name.
+func (p *Processor) decodeBytes(data []byte) (img image.Image, err error) {
+	f, _, err := p.header(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s header: %w", f.name, err)
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%s header: empty %dx%d image", f.name, cfg.Width, cfg.Height)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
-		return nil, fmt.Errorf("%s %dx%d: %w of %d pixels", f.name, cfg.Width, cfg.Height, ErrTooManyPixels, maxPixels)
+		return nil, err
 	}
 	// The third-party decoders are not all hardened against hostile input;
 	// a panic in one must fail this image, not the worker.

@@ -21,6 +21,10 @@ type Options struct {
 	// larger images are refused before their pixels are decoded. Zero means
 	// DefaultMaxPixels.
 	MaxPixels int
+	// MaxDecodeBytes is the most memory one image may need to decode and
+	// convert to RGB, computed from its header (see DecodeCost); larger
+	// images are refused before decoding. Zero means DefaultMaxDecodeBytes.
+	MaxDecodeBytes int64
 	// Arithmetic selects the reference resampler reproduced; the zero value
 	// is TorchvisionArithmetic, what transformers 5 runs.
 	Arithmetic Arithmetic
@@ -31,6 +35,7 @@ type Options struct {
 type Processor struct {
 	cfg        Config
 	maxPixels  int
+	maxBytes   int64
 	filter     filter
 	arithmetic Arithmetic
 	// lut maps each channel's 8-bit value to its rescaled, normalised float.
@@ -57,9 +62,15 @@ func New(cfg Config, opts Options) (*Processor, error) {
 	if opts.MaxPixels < 0 {
 		return nil, fmt.Errorf("imageproc: options: MaxPixels %d is negative", opts.MaxPixels)
 	}
-	p := &Processor{cfg: cfg, maxPixels: opts.MaxPixels, filter: resampleFilters[cfg.Resample], arithmetic: opts.Arithmetic}
+	if opts.MaxDecodeBytes < 0 {
+		return nil, fmt.Errorf("imageproc: options: MaxDecodeBytes %d is negative", opts.MaxDecodeBytes)
+	}
+	p := &Processor{cfg: cfg, maxPixels: opts.MaxPixels, maxBytes: opts.MaxDecodeBytes, filter: resampleFilters[cfg.Resample], arithmetic: opts.Arithmetic}
 	if p.maxPixels == 0 {
 		p.maxPixels = DefaultMaxPixels
+	}
+	if p.maxBytes == 0 {
+		p.maxBytes = DefaultMaxDecodeBytes
 	}
 	p.scratch.New = func() any { return new(scratch) }
 	p.buildLUT()
@@ -93,8 +104,8 @@ func (p *Processor) buildLUT() {
 func (p *Processor) Config() Config { return p.cfg }
 
 // Decode reads an image from r. name identifies the input in errors. Images
-// whose header claims more than the pixel limit are refused before their
-// pixels are decoded.
+// whose header claims more than the pixel limit, or more decoding memory
+// than the byte limit, are refused before their pixels are decoded.
 func (p *Processor) Decode(name string, r io.Reader) (image.Image, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -105,7 +116,7 @@ func (p *Processor) Decode(name string, r io.Reader) (image.Image, error) {
 
 // DecodeBytes decodes an image held in memory; see Decode.
 func (p *Processor) DecodeBytes(name string, data []byte) (image.Image, error) {
-	img, err := decodeBytes(data, p.maxPixels)
+	img, err := p.decodeBytes(data)
 	if err != nil {
 		return nil, fmt.Errorf("imageproc: decode %q: %w", name, err)
 	}

@@ -61,6 +61,20 @@ func (m *Model) EmbeddingSpec() pipeline.EmbeddingSpec {
 // Preprocessor returns the checkpoint's image processor.
 func (m *Model) Preprocessor() (pipeline.Preprocessor, error) { return m.e.Images, nil }
 
+// CheckTask implements pipeline.TaskChecker: captions need a language
+// model, valid generation settings and a prompt that fits its positions
+// (per-row prompts of a prompt column are checked as their rows run).
+func (m *Model) CheckTask(task pipeline.Task) error {
+	if !task.Caption {
+		return nil
+	}
+	gen, err := m.generation(task)
+	if err != nil {
+		return err
+	}
+	return m.e.CheckCaption(task.Prompt, gen)
+}
+
 // Run captions and/or embeds the batch: the vision encoder and Q-Former run
 // once per image, the language model decodes the whole batch together.
 func (m *Model) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Image) ([]pipeline.Result, error) {

@@ -96,6 +96,15 @@ type Request struct {
 	// when the coordinator loaded it (local mode), else the name given.
 	// Another model makes another job.
 	Model string
+	// Checker, when the coordinator has the model the job runs with
+	// (local mode), checks the task before anything is published.
+	Checker pipeline.Model
+	// AllowLocalPaths lets a manifest name local paths and s3://
+	// locations outside its own folder (or --base).
+	AllowLocalPaths bool
+	// AllowPrivateAddresses lets a manifest's URLs reach loopback,
+	// link-local and private addresses.
+	AllowPrivateAddresses bool
 }
 
 // filterSummary describes f for the job spec.
@@ -153,6 +162,11 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 	if req.ShardSize <= 0 {
 		return jobstate.Spec{}, fmt.Errorf("shard size %d: want at least 1", req.ShardSize)
 	}
+	if req.Checker != nil {
+		if err := pipeline.CheckTask(req.Checker, req.Task); err != nil {
+			return jobstate.Spec{}, err
+		}
+	}
 	req.Input, req.Output = storage.NormalizeLocation(req.Input), storage.NormalizeLocation(req.Output)
 	input, err := c.openInput(ctx, req)
 	if err != nil {
@@ -161,6 +175,12 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 	output, err := c.cfg.OpenStore(ctx, req.Output)
 	if err != nil {
 		return jobstate.Spec{}, fmt.Errorf("output %s: %w", req.Output, err)
+	}
+	var sourceRoot string
+	if m, ok := input.(sharding.ManifestInput); ok && !req.AllowLocalPaths {
+		if sourceRoot, err = m.Root(); err != nil {
+			return jobstate.Spec{}, fmt.Errorf("input %s: %w", req.Input, err)
+		}
 	}
 	if req.ID == "" {
 		named := req
@@ -176,7 +196,7 @@ func (c *Coordinator) Submit(ctx context.Context, req Request) (jobstate.Spec, e
 		ID: req.ID, Input: input.URL(), Output: output.URL(), Task: req.Task.Name(), Prompt: req.Task.Prompt,
 		PromptColumn: req.Task.PromptColumn, Generation: generation, Model: req.Model,
 		ShardSize: req.ShardSize, Filter: filterSummary(req.Filter), CreatedAt: created,
-		Dedup: dedupSpec(req),
+		Dedup: dedupSpec(req), SourceRoot: sourceRoot, AllowPrivateAddresses: req.AllowPrivateAddresses,
 	})
 	if err != nil {
 		return jobstate.Spec{}, err

@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -104,7 +106,12 @@ func (c *Coordinator) observe(st Status) {
 	m.QueueDepth.Set(float64(st.Waiting))
 }
 
-// Follow follows the job until every shard is done or failed, calling
+// ErrJobFailed is returned by Follow for a job that can never succeed
+// (jobstate.Spec.Failure says why).
+var ErrJobFailed = errors.New("job failed")
+
+// Follow follows the job until every shard is done or failed, or the job
+// is marked failed (ErrJobFailed), calling
 // onStatus (if not nil) with a snapshot every PollInterval while anything
 // changed, and returns the last one. The shard states come from one
 // long-lived watch of the job's keys, so following costs O(changes), not
@@ -126,6 +133,7 @@ func (c *Coordinator) Follow(ctx context.Context, job string, onStatus func(Stat
 		dirty  bool // something changed since the last snapshot
 		last   Status
 		saved  time.Time // when the summary was last stored
+		failed error     // the job can never succeed (Spec.Failure)
 	)
 	defer func() {
 		if watch != nil {
@@ -140,6 +148,14 @@ func (c *Coordinator) Follow(ctx context.Context, job string, onStatus func(Stat
 				c.cfg.Log.Warn("reading job spec failed; retrying", "job", job, "err", err)
 			}
 			return Status{}, false
+		}
+		if spec.Failure != "" {
+			st := Status{Spec: spec, Progress: tally.Progress(spec), States: tally.States()}
+			if onStatus != nil {
+				onStatus(st)
+			}
+			failed = fmt.Errorf("%w: %s", ErrJobFailed, spec.Failure)
+			return st, true
 		}
 		if !dirty && spec.Published == last.Spec.Published && spec.Shards == last.Spec.Shards && inFlight.quiet() {
 			return last, false
@@ -192,7 +208,7 @@ func (c *Coordinator) Follow(ctx context.Context, job string, onStatus func(Stat
 			case entry == nil:
 				synced = true
 				if st, done := snapshot(); done {
-					return st, nil
+					return st, failed
 				}
 			default:
 				u, err := watch.Decode(entry)
@@ -208,7 +224,7 @@ func (c *Coordinator) Follow(ctx context.Context, job string, onStatus func(Stat
 				continue
 			}
 			if st, done := snapshot(); done {
-				return st, nil
+				return st, failed
 			}
 		}
 	}

@@ -332,6 +332,7 @@ func (c *Coordinator) publishRound(ctx context.Context, output storage.Store, sp
 		ID: plan.RoundJob, Parent: spec.ID, Input: spec.Input, Output: spec.Output, Task: spec.Task,
 		Prompt: spec.Prompt, ShardSize: spec.ShardSize, Filter: spec.Filter, Dedup: spec.Dedup,
 		PromptColumn: spec.PromptColumn, Generation: spec.Generation, Model: spec.Model,
+		SourceRoot: spec.SourceRoot, AllowPrivateAddresses: spec.AllowPrivateAddresses,
 		CreatedAt: time.Now().UTC(),
 	})
 	if err != nil || roundSpec.Published {

@@ -126,7 +126,7 @@ func TestRetryReplacesFailures(t *testing.T) {
 	}
 	keys = append(keys, append(broken, poison)...)
 
-	stop := f.runWorker(t, &pipeline.NopModel{FailOn: "poison"})
+	stop := f.runWorker(t, &pipeline.NopModel{FailBatchOn: "poison"})
 	req := Request{Input: f.in.URL(), Output: filepath.Join(f.dir, "out"), Task: pipeline.Task{Caption: true}, ShardSize: 8}
 	spec, err := f.coord.Submit(ctx, req)
 	if err != nil {

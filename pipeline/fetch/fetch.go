@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"blipflow/internal/retry"
 )
 
 // Config tunes a Fetcher; zero fields take the defaults.
@@ -39,8 +40,14 @@ type Config struct {
 	MaxRedirects int
 	// UserAgent is sent with each request ("blipflow").
 	UserAgent string
+	// AllowPrivate lets requests reach loopback, link-local and private
+	// addresses, which are refused by default (checked on the connected
+	// address, after DNS resolution, for every redirect too).
+	AllowPrivate bool
 	// Transport carries the requests (nil: a clone of
-	// http.DefaultTransport).
+	// http.DefaultTransport that dials only public addresses unless
+	// AllowPrivate, and uses no proxy then, since a proxy would hide the
+	// address reached).
 	Transport http.RoundTripper
 }
 
@@ -86,6 +93,11 @@ func (c Config) withDefaults() Config {
 	if c.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = c.PerHost
+		if !c.AllowPrivate {
+			dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: checkDial}
+			t.DialContext = dialer.DialContext
+			t.Proxy = nil
+		}
 		c.Transport = t
 	}
 	return c
@@ -107,6 +119,9 @@ func New(cfg Config) *Fetcher {
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > cfg.MaxRedirects {
 				return errTooManyRedirects
+			}
+			if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+				return fmt.Errorf("%w %q in a redirect", errUnsupportedScheme, req.URL.Scheme)
 			}
 			return nil
 		},
@@ -142,35 +157,44 @@ var errTooManyRedirects = errors.New("too many redirects")
 // and gives up with an *Error, or with ctx's error when ctx ends.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	switch {
+	case err != nil:
 		return nil, &Error{URL: rawURL, Reason: "bad url", Err: err}
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, &Error{URL: rawURL, Reason: fmt.Sprintf("unsupported scheme %q (want http or https)", u.Scheme)}
+	case u.Host == "":
+		return nil, &Error{URL: rawURL, Reason: "bad url"}
 	}
 	release, err := f.hosts.acquire(ctx, u.Host)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	delay := f.cfg.Backoff
-	for attempt := 1; ; attempt++ {
-		data, ferr := f.attempt(ctx, rawURL)
-		if ferr == nil {
-			return data, nil
+	policy := retry.Policy{Attempts: f.cfg.Retries + 1, Initial: f.cfg.Backoff, Max: f.cfg.MaxBackoff}
+	var data []byte
+	attempts := 0
+	err = policy.Do(ctx, "fetch", func() error {
+		attempts++
+		var ferr *Error
+		if data, ferr = f.attempt(ctx, rawURL); ferr != nil {
+			ferr.Attempts = attempts
+			if !ferr.Temporary {
+				return retry.Permanent(ferr)
+			}
+			return ferr
 		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		ferr.Attempts = attempt
-		if !ferr.Temporary || attempt > f.cfg.Retries {
-			return nil, ferr
-		}
-		jittered := delay/2 + rand.N(delay/2+1)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(jittered):
-		}
-		delay = min(2*delay, f.cfg.MaxBackoff)
+		return nil
+	}, nil)
+	if err == nil {
+		return data, nil
 	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if ferr, ok := errors.AsType[*Error](err); ok {
+		return nil, ferr
+	}
+	return nil, err
 }
 
 // attempt makes one request.
@@ -216,6 +240,20 @@ func (f *Fetcher) classify(ctx context.Context, rawURL string, err error) *Error
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
 	switch {
+	case errors.Is(err, ErrRefusedAddress):
+		var refused string
+		if opErr, ok := errors.AsType[*net.OpError](err); ok {
+			refused = opErr.Err.Error()
+		} else {
+			refused = err.Error()
+		}
+		e.Reason = refused + "; --allow-private-addresses allows it"
+	case errors.Is(err, errUnsupportedScheme):
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		e.Reason = err.Error()
 	case errors.Is(err, errTooManyRedirects):
 		e.Reason = fmt.Sprintf("too many redirects (>%d)", f.cfg.MaxRedirects)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err):

@@ -15,7 +15,7 @@ import (
 )
 
 // fast are settings that keep retries quick.
-var fast = Config{Timeout: 300 * time.Millisecond, Retries: 2, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxBytes: 1000}
+var fast = Config{Timeout: 300 * time.Millisecond, Retries: 2, Backoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, MaxBytes: 1000, AllowPrivate: true}
 
 func TestFetch(t *testing.T) {
 	var flaky atomic.Int32
@@ -98,7 +98,7 @@ func TestFetchConnectionErrors(t *testing.T) {
 	}{
 		{"refused", closed, fast, "connect: connection refused", 3},
 		{"dns", "http://no-such-host.invalid/a.jpg", withTransport(fast, dnsFail), "dns: no such host", 1},
-		{"bad scheme", "ftp://example.com/a.jpg", fast, "bad url", 0},
+		{"bad scheme", "ftp://example.com/a.jpg", fast, `unsupported scheme "ftp" (want http or https)`, 0},
 	}
 	for _, tt := range tests {
 		_, err := New(tt.cfg).Fetch(context.Background(), tt.url)
@@ -134,7 +134,7 @@ func TestPerHostLimit(t *testing.T) {
 	a, b := httptest.NewServer(handler), httptest.NewServer(handler)
 	defer a.Close()
 	defer b.Close()
-	f := New(Config{PerHost: 2, Timeout: 10 * time.Second})
+	f := New(Config{PerHost: 2, Timeout: 10 * time.Second, AllowPrivate: true})
 	var wg sync.WaitGroup
 	for i := range 8 {
 		for _, srv := range []*httptest.Server{a, b} {

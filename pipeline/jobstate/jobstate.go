@@ -61,6 +61,17 @@ type Spec struct {
 	Parent string `json:"parent,omitempty"`
 	// Retries are the job's retry rounds, oldest first.
 	Retries []RetryRound `json:"retries,omitempty"`
+	// SourceRoot, when set, is where every local path or s3:// location a
+	// manifest names must be (the manifest's folder, or its --base);
+	// workers give rows outside it an error. Empty: anywhere
+	// (--allow-local-paths, or an input that is not a manifest).
+	SourceRoot string `json:"source_root,omitempty"`
+	// AllowPrivateAddresses lets image URLs reach loopback, link-local
+	// and private addresses.
+	AllowPrivateAddresses bool `json:"allow_private_addresses,omitempty"`
+	// Failure, when set, says why the job cannot succeed (a permanent
+	// error a worker met); the coordinator stops following it at once.
+	Failure string `json:"failure,omitempty"`
 }
 
 // SameWork reports whether two specs ask for the same output (the fields a

@@ -88,7 +88,11 @@ func Run(ctx context.Context, cfg Config) (coordinator.Manifest, error) {
 	if err != nil {
 		return coordinator.Manifest{}, err
 	}
-	spec, err := coord.Submit(ctx, cfg.Request)
+	req := cfg.Request
+	if req.Checker == nil {
+		req.Checker = cfg.Model
+	}
+	spec, err := coord.Submit(ctx, req)
 	if err != nil {
 		return coordinator.Manifest{}, err
 	}

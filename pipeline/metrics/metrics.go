@@ -28,6 +28,7 @@ type Worker struct {
 	QueueWaiting  prometheus.Gauge         // shards waiting in the queue
 	QueueInFlight prometheus.Gauge         // shards delivered, not yet acknowledged
 	InFlight      prometheus.Gauge         // shards this worker holds
+	DecodeBytes   prometheus.Gauge         // decode budget in use, bytes
 }
 
 // NewWorker creates the worker metrics and registers them (and the Go and
@@ -60,9 +61,12 @@ func NewWorker(reg prometheus.Registerer) *Worker {
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "blipflow_worker_inflight_shards", Help: "Shards this worker is processing.",
 		}),
+		DecodeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "blipflow_worker_decode_bytes", Help: "Bytes of the decode budget held by images being decoded (by their header's decode cost).",
+		}),
 	}
 	reg.MustRegister(m.Images, m.BytesRead, m.Shards, m.BatchSize, m.StageSeconds,
-		m.QueueWaiting, m.QueueInFlight, m.InFlight,
+		m.QueueWaiting, m.QueueInFlight, m.InFlight, m.DecodeBytes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -26,6 +26,8 @@ type Config struct {
 	MaxPayload int32
 	// Logs enables the server's own logging on stderr.
 	Logs bool
+	// Username and Password, when set, are required of every client.
+	Username, Password string
 	// Cluster, when set, makes the server one node of a JetStream
 	// cluster; every node needs its own Name and StoreDir.
 	Cluster *Cluster
@@ -79,6 +81,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.MaxPayload > 0 {
 		opts.MaxPayload = cfg.MaxPayload
 	}
+	opts.Username, opts.Password = cfg.Username, cfg.Password
 	if c := cfg.Cluster; c != nil {
 		if err := clusterOptions(opts, *c); err != nil {
 			return nil, fmt.Errorf("embedded nats %s: %w", cfg.Name, err)

@@ -5,6 +5,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"blipflow/internal/redact"
+	"blipflow/internal/retry"
 	"blipflow/pipeline/jobstate"
 	"blipflow/pipeline/queue"
 	"blipflow/storage"
@@ -52,7 +55,8 @@ func (f *Flags) Register(fs *flag.FlagSet, metricsAddr string) {
 	fs.BoolVar(&f.Storage.PathStyle, "s3-path-style", f.Storage.PathStyle, "path-style S3 addressing, for S3-compatible stores (env BLIPFLOW_S3_PATH_STYLE)")
 }
 
-// Logger builds the process logger from the flags.
+// Logger builds the process logger from the flags. Its records have URL
+// credentials masked (redact.Handler).
 func (f *Flags) Logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.LogLevel)); err != nil {
@@ -61,9 +65,9 @@ func (f *Flags) Logger(w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(f.LogFormat) {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(redact.Handler(slog.NewJSONHandler(w, opts))), nil
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(redact.Handler(slog.NewTextHandler(w, opts))), nil
 	default:
 		return nil, fmt.Errorf("--log-format %q: want text or json", f.LogFormat)
 	}
@@ -86,8 +90,10 @@ type Conn struct {
 }
 
 // Dial connects to url (reconnecting for ever) and sets up the queue and
-// job state, retrying until NATS answers or ctx ends.
+// job state, retrying until NATS answers or ctx ends. A refused
+// authorization is not retried: it is returned at once as ErrNATSAuth.
 func Dial(ctx context.Context, url, name string, qcfg queue.Config, jcfg jobstate.Config, log *slog.Logger) (*Conn, error) {
+	shown := redact.URL(url)
 	nc, err := queue.Connect(url, name, log)
 	if err != nil {
 		return nil, err
@@ -95,29 +101,37 @@ func Dial(ctx context.Context, url, name string, qcfg queue.Config, jcfg jobstat
 	js, err := jetstream.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("jetstream on %s: %w", url, err)
+		return nil, fmt.Errorf("jetstream on %s: %w", shown, redact.Err(err))
 	}
 	if jcfg.Replicas == 0 {
 		jcfg.Replicas = qcfg.Replicas
 	}
-	delay := 200 * time.Millisecond
-	for {
-		c, err := setup(ctx, nc, js, qcfg, jcfg)
-		if err == nil {
-			return c, nil
+	var c *Conn
+	policy := retry.Policy{Initial: 200 * time.Millisecond, Max: 5 * time.Second}
+	err = policy.Do(ctx, "nats "+shown, func() error {
+		var err error
+		if authErr := queue.AuthError(nc); authErr != nil {
+			return retry.Permanent(fmt.Errorf("%w: %w", ErrNATSAuth, authErr))
 		}
-		if ctx.Err() != nil {
-			nc.Close()
-			return nil, fmt.Errorf("nats %s: %w", url, err)
+		c, err = setup(ctx, nc, js, qcfg, jcfg)
+		if err != nil {
+			if authErr := queue.AuthError(nc); authErr != nil {
+				return retry.Permanent(fmt.Errorf("%w: %w", ErrNATSAuth, authErr))
+			}
 		}
-		log.Warn("nats not ready; retrying", "url", url, "err", err, "delay", delay)
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 5*time.Second)
+		return redact.Err(err)
+	}, func(err error, delay time.Duration) {
+		log.Warn("nats not ready; retrying", "url", shown, "err", err, "delay", delay)
+	})
+	if err != nil {
+		nc.Close()
+		return nil, err
 	}
+	return c, nil
 }
+
+// ErrNATSAuth reports that the NATS server refused the credentials.
+var ErrNATSAuth = errors.New("nats authorization failed (check the user, password or token in --nats)")
 
 func setup(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, qcfg queue.Config, jcfg jobstate.Config) (*Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)

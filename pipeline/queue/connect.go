@@ -1,11 +1,15 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"blipflow/internal/redact"
 )
 
 // Connect dials NATS and keeps reconnecting for ever (the pipeline rides
@@ -37,7 +41,25 @@ func Connect(url, name string, log *slog.Logger, opts ...nats.Option) (*nats.Con
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to nats %s: %w", url, err)
+		return nil, fmt.Errorf("connect to nats %s: %w", redact.URL(url), redact.Err(err))
 	}
 	return nc, nil
+}
+
+// AuthError returns the connection's last error when the server refused
+// its credentials (wrong user, password or token, expired credentials),
+// else nil. With RetryOnFailedConnect such a refusal shows up only here:
+// the client closes the connection after the second refusal.
+func AuthError(nc *nats.Conn) error {
+	err := nc.LastError()
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrAccountAuthExpired) ||
+		strings.Contains(strings.ToLower(err.Error()), "authorization violation") ||
+		strings.Contains(strings.ToLower(err.Error()), "authentication") {
+		return redact.Err(err)
+	}
+	return nil
 }

@@ -96,8 +96,10 @@ const advisoryConsumer = "blipflow-deadletter"
 // last delivery): for each max-deliveries advisory it moves the shard
 // message to the dead-letter stream and calls onDead (to record the failure
 // in the job state). It runs until ctx ends. Several processes may run it;
-// each advisory is handled once.
-func (q *Queue) DeadLetterExhausted(ctx context.Context, onDead func(context.Context, DeadLetter) error) error {
+// each advisory is handled once. explain, if not nil, may add to the
+// reason what is known of the deliveries (the images a dying worker was
+// on).
+func (q *Queue) DeadLetterExhausted(ctx context.Context, explain func(context.Context, DeadLetter) string, onDead func(context.Context, DeadLetter) error) error {
 	cons, err := q.js.CreateOrUpdateConsumer(ctx, q.cfg.AdvisoryStream, jetstream.ConsumerConfig{
 		Durable:   advisoryConsumer,
 		AckPolicy: jetstream.AckExplicitPolicy,
@@ -119,7 +121,7 @@ func (q *Queue) DeadLetterExhausted(ctx context.Context, onDead func(context.Con
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrNoMessages), errors.Is(err, nats.ErrTimeout):
 		case err != nil:
 			return fmt.Errorf("read %s: %w", q.cfg.AdvisoryStream, err)
-		case q.handleAdvisory(ctx, shards, msg.Data(), onDead) != nil:
+		case q.handleAdvisory(ctx, shards, msg.Data(), explain, onDead) != nil:
 			_ = msg.NakWithDelay(time.Second)
 		default:
 			_ = msg.Ack()
@@ -129,7 +131,7 @@ func (q *Queue) DeadLetterExhausted(ctx context.Context, onDead func(context.Con
 }
 
 // handleAdvisory dead-letters the shard one advisory names.
-func (q *Queue) handleAdvisory(ctx context.Context, shards jetstream.Stream, data []byte, onDead func(context.Context, DeadLetter) error) error {
+func (q *Queue) handleAdvisory(ctx context.Context, shards jetstream.Stream, data []byte, explain func(context.Context, DeadLetter) string, onDead func(context.Context, DeadLetter) error) error {
 	var adv maxDeliveriesAdvisory
 	if err := json.Unmarshal(data, &adv); err != nil || adv.StreamSeq == 0 {
 		return nil // not an advisory we can act on; drop it
@@ -152,6 +154,11 @@ func (q *Queue) handleAdvisory(ctx context.Context, shards jetstream.Stream, dat
 		Deliveries: adv.Deliveries,
 		Task:       task,
 		At:         time.Now().UTC(),
+	}
+	if explain != nil {
+		if more := explain(ctx, dl); more != "" {
+			dl.Reason += "; " + more
+		}
 	}
 	if err := q.PublishDead(ctx, dl); err != nil {
 		return err

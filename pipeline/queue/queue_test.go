@@ -101,7 +101,7 @@ func TestExhaustedShardIsDeadLettered(t *testing.T) {
 	go func() { _, _ = cons.Next(jetstream.FetchMaxWait(5 * time.Second)) }()
 	dead := make(chan DeadLetter, 1)
 	go func() {
-		_ = q.DeadLetterExhausted(ctx, func(_ context.Context, dl DeadLetter) error {
+		_ = q.DeadLetterExhausted(ctx, nil, func(_ context.Context, dl DeadLetter) error {
 			dead <- dl
 			return nil
 		})

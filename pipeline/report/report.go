@@ -29,8 +29,13 @@ type Config struct {
 	Spec   jobstate.Spec
 	States map[string]jobstate.ShardState
 	// Output holds the job's tables (the shard states' files); Input its
-	// images (read for the thumbnails).
+	// images (read for the thumbnails of rows without a source; nil for
+	// manifest and WebDataset inputs, whose rows all have one).
 	Output, Input storage.Store
+	// OpenStore opens the locations rows are read from (a manifest's
+	// paths and s3:// objects, WebDataset tars), with the report's S3
+	// settings.
+	OpenStore func(ctx context.Context, location string) (storage.Store, error)
 	// Dir is the local folder the page and thumbnails are written to.
 	Dir string
 	// Sample is the number of thumbnails (24; negative: none).
@@ -62,8 +67,8 @@ type Summary struct {
 // into cfg.Dir, returning the summary.
 func Write(ctx context.Context, cfg Config) (Summary, error) {
 	switch {
-	case cfg.Output == nil || cfg.Input == nil:
-		return Summary{}, errors.New("report: no output or input store")
+	case cfg.Output == nil:
+		return Summary{}, errors.New("report: no output store")
 	case cfg.Dir == "":
 		return Summary{}, errors.New("report: no folder")
 	}
@@ -87,7 +92,7 @@ func Write(ctx context.Context, cfg Config) (Summary, error) {
 	thumbs := newThumbnailer(cfg.ThumbSize)
 	for i := range samples {
 		name := fmt.Sprintf("%s/%04d.jpg", ThumbDir, i)
-		src, err := readSource(ctx, cfg.Input, samples[i].Key, samples[i].Source)
+		src, err := readSource(ctx, cfg, samples[i].Key, samples[i].Source)
 		if err == nil {
 			err = thumbs.write(samples[i].Key, src, filepath.Join(cfg.Dir, filepath.FromSlash(name)))
 		}

@@ -137,7 +137,7 @@ func TestFitKeepsAspect(t *testing.T) {
 	if err := in.Write(context.Background(), "a.png", data); err != nil {
 		t.Fatal(err)
 	}
-	src, err := readSource(context.Background(), in, "a.png", "")
+	src, err := readSource(context.Background(), Config{Input: in}, "a.png", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,12 +195,12 @@ func TestReadSource(t *testing.T) {
 		{"abs", filepath.Join(dir, "x", "a.png")},
 		{"s1", filepath.Join(dir, "shards", "000.tar") + "#s1.png"},
 	} {
-		got, err := readSource(ctx, in, c.key, c.source)
+		got, err := readSource(ctx, Config{Input: in, Spec: jobstate.Spec{AllowPrivateAddresses: true}}, c.key, c.source)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Errorf("readSource(%q, %q) = %d bytes, %v", c.key, c.source, len(got), err)
 		}
 	}
-	if _, err := readSource(ctx, in, "s9", filepath.Join(dir, "shards", "000.tar")+"#s9.png"); err == nil {
+	if _, err := readSource(ctx, Config{Input: in}, "s9", filepath.Join(dir, "shards", "000.tar")+"#s9.png"); err == nil {
 		t.Error("missing tar member read")
 	}
 }

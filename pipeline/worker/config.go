@@ -45,14 +45,21 @@ type Config struct {
 	Readers int
 	// Decoders is the number of decoding goroutines (GOMAXPROCS).
 	Decoders int
+	// DecodeBudget bounds the bytes all concurrent decodes may hold at
+	// once, each image counted by its header's decode cost (1.5 GiB). An
+	// image costing more than the whole budget waits for the budget to be
+	// free and runs alone.
+	DecodeBudget int64
 	// Prefetch is how many preprocessed images may wait for the model
 	// (4*BatchSize).
 	Prefetch int
 	// BatchWait is how long a partial batch waits for more images before
 	// it runs anyway (20ms).
 	BatchWait time.Duration
-	// DrainTimeout is how long, after Run's context ends, in-flight shards
-	// may take to finish before they are handed back to the queue (20s).
+	// DrainTimeout is how long, after Run's context ends, shards whose
+	// images are all through the model may take to be written before they
+	// are handed back to the queue (20s); shards still waiting for images
+	// are handed back at once.
 	DrainTimeout time.Duration
 	// Retry governs reads and writes of the stores and of the job state.
 	Retry Retry
@@ -68,6 +75,9 @@ type Config struct {
 	// Log receives structured logs (nil: slog.Default()).
 	Log *slog.Logger
 }
+
+// DefaultDecodeBudget is the default Config.DecodeBudget: 1.5 GiB.
+const DefaultDecodeBudget = 3 << 29
 
 // Retry is an exponential backoff policy for store and state operations.
 type Retry struct {
@@ -99,6 +109,9 @@ func (c Config) withDefaults() (Config, error) {
 	positive(&c.Readers, 16)
 	positive(&c.Decoders, runtime.GOMAXPROCS(0))
 	positive(&c.Prefetch, 4*c.BatchSize)
+	if c.DecodeBudget <= 0 {
+		c.DecodeBudget = DefaultDecodeBudget
+	}
 	positive(&c.BatchWait, 20*time.Millisecond)
 	positive(&c.DrainTimeout, 20*time.Second)
 	positive(&c.Retry.Attempts, 8)

@@ -36,7 +36,7 @@ func (w *Worker) claimContent(ctx context.Context, scope string, r *row) (bool, 
 		first jobstate.ContentClaim
 		own   bool
 	)
-	err := w.cfg.Retry.do(ctx, "claim content of "+r.Key, func() error {
+	err := w.retry(ctx, "claim content of "+r.Key, func() error {
 		var err error
 		first, own, err = w.cfg.Jobs.ClaimContent(ctx, scope, r.SHA256, jobstate.ContentClaim{Key: r.Key})
 		return err

@@ -3,41 +3,54 @@ package worker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
+	"blipflow/internal/retry"
 	"blipflow/storage"
 )
 
-// do runs op until it succeeds, fails permanently (a missing object), the
-// attempts run out or ctx ends.
-func (r Retry) do(ctx context.Context, what string, op func() error) error {
-	delay := r.Initial
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err = op(); err == nil {
-			return nil
-		}
-		if errors.Is(err, storage.ErrNotExist) || ctx.Err() != nil {
-			return err
-		}
-		if attempt >= r.Attempts {
-			return fmt.Errorf("%s: giving up after %d attempts: %w", what, attempt, err)
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, r.Max)
-	}
+// retry runs op with the project's retry policy (internal/retry) until it
+// succeeds, fails permanently (a missing object, an error marked
+// permanent), the attempts run out or ctx ends. Each retry is logged with
+// the delay actually waited.
+func (w *Worker) retry(ctx context.Context, what string, op func() error) error {
+	return w.retryWith(ctx, w.cfg.Retry, what, op)
 }
 
-// redeliveryDelay is the wait before delivery n+1 of a failed shard.
-func redeliveryDelay(base time.Duration, delivered uint64) time.Duration {
-	delay := base
-	for i := uint64(1); i < delivered && delay < 30*base; i++ {
-		delay *= 2
+// retryStore is retry for an operation on store: once only when the
+// store retries by itself (S3), so that retries are never nested.
+func (w *Worker) retryStore(ctx context.Context, store storage.Store, what string, op func() error) error {
+	r := w.cfg.Retry
+	if storage.SelfRetrying(store) {
+		r.Attempts = 1
 	}
-	return min(delay, 30*base)
+	return w.retryWith(ctx, r, what, op)
+}
+
+func (w *Worker) retryWith(ctx context.Context, r Retry, what string, op func() error) error {
+	return r.policy().Do(ctx, what, func() error {
+		err := op()
+		if errors.Is(err, storage.ErrNotExist) {
+			return retry.Permanent(err)
+		}
+		return err
+	}, func(err error, delay time.Duration) {
+		w.cfg.Log.Warn(what+" failed; retrying", "err", err, "delay", delay)
+	})
+}
+
+func (r Retry) policy() retry.Policy {
+	return retry.Policy{Attempts: r.Attempts, Initial: r.Initial, Max: r.Max}
+}
+
+// redeliveryDelay is the wait before delivery n+1 of a failed shard: the
+// retry policy's delay for attempt n, base doubling up to 30 times base,
+// with its jitter.
+func redeliveryDelay(base time.Duration, delivered uint64) time.Duration {
+	b := retry.Policy{Initial: base, Max: 30 * base}.BackOff()
+	delay := b.NextBackOff()
+	for i := uint64(1); i < delivered; i++ {
+		delay = b.NextBackOff()
+	}
+	return delay
 }

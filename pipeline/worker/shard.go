@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"blipflow/internal/redact"
+	"blipflow/internal/retry"
 	"blipflow/pipeline"
 	"blipflow/pipeline/jobstate"
 	"blipflow/pipeline/metrics"
@@ -42,7 +44,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	log.Debug("shard started", "images", task.Images)
 
 	stopBeats := w.heartbeat(ctx, msg, task, log)
-	state, err := w.process(ctx, task, stopBeats.progress)
+	state, err := w.process(ctx, task, int(meta.NumDelivered), stopBeats.progress)
 	stopBeats.stop()
 	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageShard).Observe(time.Since(start).Seconds())
 
@@ -54,6 +56,8 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		w.cfg.Metrics.Shards.WithLabelValues("handed_back").Inc()
 		log.Info("handing the shard back", "err", err)
 		_ = msg.Nak()
+	case retry.IsPermanent(err):
+		w.settlePermanent(ctx, msg, meta, task, err, log)
 	default:
 		w.settleFailed(ctx, msg, meta, task, err, log)
 	}
@@ -61,7 +65,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 // settleDone records the written shard and acknowledges it.
 func (w *Worker) settleDone(ctx context.Context, msg jetstream.Msg, task queue.ShardTask, state jobstate.ShardState, log *slog.Logger) {
-	err := w.cfg.Retry.do(ctx, "record shard "+task.Shard, func() error {
+	err := w.retry(ctx, "record shard "+task.Shard, func() error {
 		return w.cfg.Jobs.PutShard(ctx, task.Job, task.Shard, state)
 	})
 	if err != nil {
@@ -81,7 +85,7 @@ func (w *Worker) settleDone(ctx context.Context, msg jetstream.Msg, task queue.S
 func (w *Worker) settleFailed(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, task queue.ShardTask, cause error, log *slog.Logger) {
 	maxDeliver := w.cfg.Queue.Config().MaxDeliver
 	state := jobstate.ShardState{
-		State: jobstate.StateRetrying, Images: task.Images, Reason: cause.Error(),
+		State: jobstate.StateRetrying, Images: task.Images, Reason: redact.Error(cause),
 		Deliveries: int(meta.NumDelivered), Worker: w.cfg.Name,
 	}
 	if int(meta.NumDelivered) < maxDeliver {
@@ -93,9 +97,9 @@ func (w *Worker) settleFailed(ctx context.Context, msg jetstream.Msg, meta *jets
 		return
 	}
 	state.State = jobstate.StateFailed
-	dl := queue.DeadLetter{Job: task.Job, Shard: task.Shard, Reason: cause.Error(),
+	dl := queue.DeadLetter{Job: task.Job, Shard: task.Shard, Reason: redact.Error(cause),
 		Deliveries: int(meta.NumDelivered), Task: task, At: time.Now().UTC()}
-	err := w.cfg.Retry.do(ctx, "dead-letter shard "+task.Shard, func() error {
+	err := w.retry(ctx, "dead-letter shard "+task.Shard, func() error {
 		if err := w.cfg.Queue.PublishDead(ctx, dl); err != nil {
 			return err
 		}
@@ -109,6 +113,43 @@ func (w *Worker) settleFailed(ctx context.Context, msg jetstream.Msg, meta *jets
 	w.cfg.Metrics.Shards.WithLabelValues("dead").Inc()
 	log.Error("shard failed on its last delivery; dead-lettered", "err", cause)
 	_ = msg.TermWithReason("dead-lettered: " + cause.Error())
+}
+
+// settlePermanent ends a shard whose failure no retry can fix (a task the
+// model cannot run, a job that is gone): it is dead-lettered at once, and
+// the job is marked failed with the reason so that the coordinator stops
+// waiting for it.
+func (w *Worker) settlePermanent(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, task queue.ShardTask, cause error, log *slog.Logger) {
+	reason := redact.Error(cause)
+	dl := queue.DeadLetter{Job: task.Job, Shard: task.Shard, Reason: "permanent: " + reason,
+		Deliveries: int(meta.NumDelivered), Task: task, At: time.Now().UTC()}
+	state := jobstate.ShardState{State: jobstate.StateFailed, Images: task.Images, Reason: dl.Reason,
+		Deliveries: int(meta.NumDelivered), Worker: w.cfg.Name}
+	err := w.retry(ctx, "dead-letter shard "+task.Shard, func() error {
+		if err := w.cfg.Queue.PublishDead(ctx, dl); err != nil {
+			return err
+		}
+		if err := w.cfg.Jobs.PutShard(ctx, task.Job, task.Shard, state); err != nil {
+			return err
+		}
+		_, err := w.cfg.Jobs.UpdateSpec(ctx, task.Job, func(s *jobstate.Spec) {
+			if s.Failure == "" {
+				s.Failure = reason
+			}
+		})
+		if errors.Is(err, jobstate.ErrNoJob) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		log.Error("cannot dead-letter the shard; leaving it to redelivery", "err", err)
+		_ = msg.Nak()
+		return
+	}
+	w.cfg.Metrics.Shards.WithLabelValues("dead").Inc()
+	log.Error("shard failed permanently; dead-lettered without retrying", "err", reason)
+	_ = msg.TermWithReason("permanent: " + reason)
 }
 
 // beats stops a shard's heartbeat goroutine.
@@ -163,14 +204,17 @@ func (w *Worker) publishProgress(task queue.ShardTask, images int) {
 
 // process runs one shard: reads its spec and keys, pushes its images
 // through the stages, and writes its Parquet file.
-func (w *Worker) process(ctx context.Context, task queue.ShardTask, started func(*shardRun)) (jobstate.ShardState, error) {
+func (w *Worker) process(ctx context.Context, task queue.ShardTask, delivery int, started func(*shardRun)) (jobstate.ShardState, error) {
 	spec, err := w.spec(ctx, task.Job)
 	if err != nil {
 		return jobstate.ShardState{}, fmt.Errorf("job %s: %w", task.Job, err)
 	}
 	ptask, err := pipeline.ParseTask(spec.Task, spec.Prompt)
 	if err != nil {
-		return jobstate.ShardState{}, fmt.Errorf("job %s: %w", task.Job, err)
+		return jobstate.ShardState{}, retry.Permanent(fmt.Errorf("job %s: %w", task.Job, err))
+	}
+	if err := pipeline.CheckTask(w.cfg.Model, ptask); err != nil {
+		return jobstate.ShardState{}, retry.Permanent(fmt.Errorf("job %s: %w", task.Job, err))
 	}
 	ptask.PromptColumn, ptask.Generation = spec.PromptColumn, string(spec.Generation)
 	output, err := w.store(ctx, spec.Output)
@@ -186,13 +230,22 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, started func
 	run := newShardRun(ctx, ptask, src.input, keys)
 	src.setRows(run)
 	run.dedupScope = dedupScope(spec)
+	run.sourceRoot, run.allowPrivate = spec.SourceRoot, spec.AllowPrivateAddresses
 	defer run.cancel(nil)
+	w.watchActive(ctx, run, task, delivery)
+	defer w.clearActive(run)
 	started(run)
 	w.feed(run, src)
 	select {
 	case <-run.done:
 	case <-ctx.Done():
 		return jobstate.ShardState{}, errHandedBack
+	case <-w.stopping:
+		select {
+		case <-run.done: // finished as the worker was told to stop: write it
+		default:
+			return jobstate.ShardState{}, errHandedBack
+		}
 	}
 	if ctx.Err() != nil {
 		return jobstate.ShardState{}, errHandedBack
@@ -207,7 +260,7 @@ func (w *Worker) process(ctx context.Context, task queue.ShardTask, started func
 		return jobstate.ShardState{}, err
 	}
 	start := time.Now()
-	err = w.cfg.Retry.do(ctx, "write "+file, func() error { return output.Write(ctx, file, data) })
+	err = w.retryStore(ctx, output, "write "+file, func() error { return output.Write(ctx, file, data) })
 	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageWrite).Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {

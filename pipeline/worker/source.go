@@ -72,7 +72,7 @@ func (w *Worker) shardList(ctx context.Context, task queue.ShardTask, output sto
 		return queue.ShardList{Keys: task.Keys, Sources: task.Sources, Extras: task.Extras}, nil
 	}
 	var data []byte
-	err := w.cfg.Retry.do(ctx, "read "+task.KeysRef, func() error {
+	err := w.retryStore(ctx, output, "read "+task.KeysRef, func() error {
 		var err error
 		data, err = output.Read(ctx, task.KeysRef)
 		return err
@@ -117,6 +117,10 @@ func (s *shardSource) setRows(run *shardRun) {
 func (w *Worker) feed(run *shardRun, src *shardSource) {
 	if src.archive == nil {
 		for i := range run.rows {
+			if run.rows[i].Err != "" { // settled before reading (a killer image)
+				run.finish()
+				continue
+			}
 			if !send(run.ctx, w.readCh, &item{run: run, idx: i}) {
 				run.finish()
 			}
@@ -134,7 +138,7 @@ func (w *Worker) feed(run *shardRun, src *shardSource) {
 		if s.Err != "" && src.memberErrs[idx] == "" {
 			return fmt.Errorf("tar %s: %s on the second read only (the tar changed, or the read was cut)", src.archive.location, s.Err)
 		}
-		if s.ImageMember == "" || src.memberErrs[idx] != "" {
+		if s.ImageMember == "" || src.memberErrs[idx] != "" || rows[idx].Err != "" {
 			run.finish() // its row holds the error
 			return nil
 		}
@@ -200,7 +204,7 @@ func (w *Worker) openArchive(ctx context.Context, location string) (*archive, er
 		return nil, err
 	}
 	var obj storage.Object
-	err = w.cfg.Retry.do(ctx, "stat "+location, func() error {
+	err = w.retryStore(ctx, store, "stat "+location, func() error {
 		var err error
 		obj, err = store.Stat(ctx, key)
 		return err
@@ -260,7 +264,11 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 	case it.loaded:
 		return it.data, nil
 	case sharding.IsURL(r.Source):
-		data, err := w.fetcher.Fetch(ctx, r.Source)
+		fetcher := w.fetcher
+		if it.run.allowPrivate {
+			fetcher = w.openFetcher
+		}
+		data, err := fetcher.Fetch(ctx, r.Source)
 		if ferr, ok := errors.AsType[*fetch.Error](err); ok {
 			return nil, rowError("fetch: " + ferr.Reason)
 		}
@@ -272,6 +280,9 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 		root, key, err := sharding.SplitLocation(location)
 		if err != nil {
 			return nil, rowError("read: " + err.Error())
+		}
+		if limit := it.run.sourceRoot; limit != "" && !sharding.Within(limit, location) {
+			return nil, rowError(fmt.Sprintf("read: %s is outside the manifest's folder %s (--allow-local-paths allows it)", location, limit))
 		}
 		store, err := w.store(ctx, root)
 		if err != nil {
@@ -291,7 +302,7 @@ func (w *Worker) readImage(it *item) ([]byte, error) {
 func (w *Worker) readTarMember(ctx context.Context, store storage.Store, key, member string) ([]byte, error) {
 	var image []byte
 	var rowErr error
-	err := w.cfg.Retry.do(ctx, "read "+key, func() error {
+	err := w.retryStore(ctx, store, "read "+key, func() error {
 		body, err := storage.OpenStream(ctx, store, key)
 		if err != nil {
 			return err
@@ -311,7 +322,7 @@ func (w *Worker) readTarMember(ctx context.Context, store storage.Store, key, me
 // readStore reads key with retries.
 func (w *Worker) readStore(ctx context.Context, store storage.Store, key string) ([]byte, error) {
 	var data []byte
-	err := w.cfg.Retry.do(ctx, "read "+key, func() error {
+	err := w.retryStore(ctx, store, "read "+key, func() error {
 		var err error
 		data, err = store.Read(ctx, key)
 		return err

@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"blipflow/internal/redact"
 	"blipflow/pipeline"
 	"blipflow/pipeline/metrics"
 	"blipflow/storage"
@@ -24,6 +26,15 @@ type shardRun struct {
 	rows   []row
 	left   atomic.Int64
 	done   chan struct{} // closed when every image has its row
+
+	// sourceRoot and allowPrivate are the job's limits on where images
+	// are read (jobstate.Spec).
+	sourceRoot   string
+	allowPrivate bool
+
+	// active, when set, mirrors the images at risky steps to the job
+	// state (see active.go).
+	active *activeImages
 
 	// dedupScope, when not empty, is where the images' contents are
 	// claimed: duplicates skip decoding and the model.
@@ -92,6 +103,13 @@ type item struct {
 }
 
 func (it *item) row() *row { return &it.run.rows[it.idx] }
+
+// suspect reports whether a previous delivery of the shard died while
+// processing this image among others: it is decoded and run alone.
+func (it *item) suspect() bool {
+	a := it.run.active
+	return a != nil && a.suspects[it.row().Key]
+}
 
 // startStages starts the reader, decoder and model goroutines; they stop
 // when ctx ends.
@@ -187,18 +205,12 @@ func (w *Worker) decodeLoop(ctx context.Context) {
 		}
 		r := it.row()
 		start := time.Now()
-		img, err := w.prep.DecodeBytes(r.Key, it.data)
-		decoded := time.Now()
-		w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageDecode).Observe(decoded.Sub(start).Seconds())
-		it.data = nil
-		if err == nil {
-			r.Width, r.Height = int32(img.Bounds().Dx()), int32(img.Bounds().Dy())
-			it.pixels, err = w.prep.Preprocess(img)
-			w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StagePreprocess).Observe(time.Since(decoded).Seconds())
-		}
+		err := w.decode(it)
 		r.DecodeMS = float32(time.Since(start).Microseconds()) / 1000
 		if err != nil {
-			r.Err = "decode: " + err.Error()
+			if it.run.ctx.Err() == nil {
+				r.Err = "decode: " + err.Error()
+			}
 			it.run.finish()
 			continue
 		}
@@ -206,6 +218,64 @@ func (w *Worker) decodeLoop(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// costedPreprocessor is a Preprocessor that can tell an image's decode
+// cost from its header (*imageproc.Processor).
+type costedPreprocessor interface {
+	DecodeCost(name string, data []byte) (int64, error)
+}
+
+// collectAbove is the decode cost above which the worker collects garbage
+// before giving the budget back, so that the budget counts memory that
+// is really free again (a collection per photograph would cost too much
+// with a model's weights on the heap).
+const collectAbove = 256 << 20
+
+// decode decodes and preprocesses it's bytes into it.pixels, holding the
+// image's decode cost of the worker's decode budget meanwhile.
+func (w *Worker) decode(it *item) error {
+	r := it.row()
+	var cost int64
+	if c, ok := w.prep.(costedPreprocessor); ok {
+		var err error
+		if cost, err = c.DecodeCost(r.Key, it.data); err != nil {
+			it.data = nil
+			return err
+		}
+		cost = min(cost, w.cfg.DecodeBudget)
+		risky := cost > collectAbove || it.suspect()
+		if it.suspect() {
+			cost = w.cfg.DecodeBudget // a suspect decodes alone
+		}
+		if err := w.decodeMem.Acquire(it.run.ctx, cost); err != nil {
+			return err
+		}
+		w.cfg.Metrics.DecodeBytes.Add(float64(cost))
+		if risky {
+			w.track(it.run, stepDecode, r.Key)
+		}
+		defer func() {
+			if risky {
+				w.untrack(it.run, r.Key)
+				runtime.GC()
+			}
+			w.cfg.Metrics.DecodeBytes.Sub(float64(cost))
+			w.decodeMem.Release(cost)
+		}()
+	}
+	start := time.Now()
+	img, err := w.prep.DecodeBytes(r.Key, it.data)
+	decoded := time.Now()
+	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StageDecode).Observe(decoded.Sub(start).Seconds())
+	it.data = nil
+	if err != nil {
+		return err
+	}
+	r.Width, r.Height = int32(img.Bounds().Dx()), int32(img.Bounds().Dy())
+	it.pixels, err = w.prep.Preprocess(img)
+	w.cfg.Metrics.StageSeconds.WithLabelValues(metrics.StagePreprocess).Observe(time.Since(decoded).Seconds())
+	return err
 }
 
 // modelLoop gathers images (of any shard, one task at a time) into batches
@@ -246,6 +316,11 @@ func (w *Worker) modelLoop(ctx context.Context) {
 		if len(batch) > 0 && batch[0].run.task != it.run.task {
 			flush()
 		}
+		if it.suspect() {
+			flush()
+			w.runBatch(ctx, []*item{it})
+			continue
+		}
 		batch = append(batch, it)
 		if len(batch) == w.cfg.BatchSize {
 			flush()
@@ -253,14 +328,23 @@ func (w *Worker) modelLoop(ctx context.Context) {
 	}
 }
 
-// runBatch runs the model on batch. When the batch fails and holds images
-// of several shards, each shard's part runs again on its own, so only the
-// shard at fault fails.
+// runBatch runs the model on batch. When the batch fails, halves of it
+// run again until the images at fault are found alone: each gets an error
+// row and the rest get their results. A failure that is not any image's
+// (a *pipeline.BatchError, a canceled run, or every image failing alone)
+// fails the shards of the images concerned, to be retried.
 func (w *Worker) runBatch(ctx context.Context, batch []*item) {
+	healthy := w.modelOK.Load() // the model's last run succeeded
 	err := w.runModel(ctx, batch)
 	if err == nil {
 		return
 	}
+	if ctx.Err() != nil {
+		w.failItems(batch, err)
+		return
+	}
+	// A batch of several shards: each shard's part runs on its own first,
+	// so that a batch failure fails only the shards it follows.
 	groups := map[*shardRun][]*item{}
 	var order []*shardRun
 	for _, it := range batch {
@@ -270,17 +354,93 @@ func (w *Worker) runBatch(ctx context.Context, batch []*item) {
 		groups[it.run] = append(groups[it.run], it)
 	}
 	for _, run := range order {
-		part := groups[run]
+		part, partErr := groups[run], err
 		if len(order) > 1 {
-			err = w.runModel(ctx, part)
-		}
-		if err != nil {
-			run.fail(err)
-			for range part {
-				run.finish()
+			if partErr = w.runModel(ctx, part); partErr == nil {
+				continue
 			}
 		}
+		if isBatchFailure(ctx, partErr) {
+			w.failItems(part, partErr)
+			continue
+		}
+		failed, last := w.isolate(ctx, part, partErr, healthy)
+		if len(failed) == len(part) && len(part) > 1 {
+			w.cfg.Log.Warn("every image of the batch failed alone; failing their shard", "err", last)
+		}
+		w.failItems(failed, last)
 	}
+}
+
+// failItems fails the shards of items with err and marks them through.
+func (w *Worker) failItems(items []*item, err error) {
+	for _, it := range items {
+		it.run.fail(err)
+		it.run.finish()
+	}
+}
+
+// isolate looks for the images of a failed batch (err) that fail alone,
+// by running halves of it. Each image at fault gets its error row; it
+// returns the images whose failure was not theirs (all of them when
+// every image of several failed alone, or when a batch of one failed
+// and the model's previous run had failed too) with the last such error.
+func (w *Worker) isolate(ctx context.Context, batch []*item, err error, healthy bool) ([]*item, error) {
+	if len(batch) == 1 && !healthy {
+		return batch, err
+	}
+	var blamed []*item
+	var blameErr []error
+	var next func(part []*item, err error) ([]*item, error)
+	next = func(part []*item, err error) ([]*item, error) {
+		if len(part) == 1 {
+			blamed = append(blamed, part[0])
+			blameErr = append(blameErr, err)
+			return nil, nil
+		}
+		var rest []*item
+		var restErr error
+		for _, half := range [][]*item{part[:len(part)/2], part[len(part)/2:]} {
+			herr := w.runModel(ctx, half)
+			switch {
+			case herr == nil:
+			case isBatchFailure(ctx, herr):
+				rest, restErr = append(rest, half...), herr
+			default:
+				more, moreErr := next(half, herr)
+				if len(more) > 0 {
+					rest, restErr = append(rest, more...), moreErr
+				}
+			}
+		}
+		return rest, restErr
+	}
+	var rest []*item
+	var restErr error
+	if len(batch) == 1 {
+		blamed, blameErr = batch, []error{err}
+	} else {
+		rest, restErr = next(batch, err)
+	}
+	if len(blamed) == len(batch) && len(batch) > 1 {
+		// Every image fails alone: the model, not the images, is at fault.
+		return batch, blameErr[len(blameErr)-1]
+	}
+	for i, it := range blamed {
+		r := it.row()
+		r.Err = "model: " + redact.Error(blameErr[i])
+		it.pixels = nil
+		w.cfg.Log.Warn("model failed on one image; giving it an error row", "image", r.Key, "err", blameErr[i])
+		it.run.finish()
+	}
+	return rest, restErr
+}
+
+// isBatchFailure reports a model error that no image is to blame for.
+func isBatchFailure(ctx context.Context, err error) bool {
+	var be *pipeline.BatchError
+	return ctx.Err() != nil || errors.As(err, &be) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded)
 }
 
 // runModel runs the model on batch and fills the rows; on error it leaves
@@ -291,6 +451,18 @@ func (w *Worker) runModel(ctx context.Context, batch []*item) error {
 		images[i] = pipeline.Image{Key: it.row().Key, Pixels: it.pixels}
 	}
 	task := batch[0].run.task
+	byRun := map[*shardRun][]string{}
+	for _, it := range batch {
+		byRun[it.run] = append(byRun[it.run], it.row().Key)
+	}
+	for run, keys := range byRun {
+		w.track(run, stepModel, keys...)
+	}
+	defer func() {
+		for run, keys := range byRun {
+			w.untrack(run, keys...)
+		}
+	}()
 	if task.PromptColumn != "" {
 		for i, it := range batch {
 			images[i].Prompt = it.row().Extra[task.PromptColumn]
@@ -303,6 +475,7 @@ func (w *Worker) runModel(ctx context.Context, batch []*item) error {
 	if err == nil && len(results) != len(batch) {
 		err = fmt.Errorf("model %s returned %d results for %d images", w.cfg.Model.ID(), len(results), len(batch))
 	}
+	w.modelOK.Store(err == nil)
 	if err != nil {
 		return fmt.Errorf("model %s on a batch of %d: %w", w.cfg.Model.ID(), len(batch), err)
 	}

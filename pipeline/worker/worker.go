@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
+	"blipflow/internal/retry"
 	"blipflow/pipeline"
 	"blipflow/pipeline/fetch"
 	"blipflow/pipeline/jobstate"
@@ -18,15 +21,23 @@ import (
 // Worker pulls and processes shards. Create it with New and start it with
 // Run.
 type Worker struct {
-	cfg     Config
-	prep    pipeline.Preprocessor
-	fetcher *fetch.Fetcher
+	cfg  Config
+	prep pipeline.Preprocessor
+	// fetcher reaches public addresses only; openFetcher any.
+	fetcher, openFetcher *fetch.Fetcher
+	// decodeMem is the decode budget, in bytes.
+	decodeMem *semaphore.Weighted
 
 	readCh   chan *item
 	decodeCh chan *item
 	modelCh  chan *item
 
 	ready atomic.Bool
+	// stopping is closed when Run's context ends: shards still waiting
+	// for images are handed back at once.
+	stopping <-chan struct{}
+	// modelOK is whether the model's last run succeeded.
+	modelOK atomic.Bool
 
 	mu     sync.Mutex
 	specs  map[string]jobstate.Spec
@@ -44,14 +55,16 @@ func New(cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker: model %s preprocessor: %w", cfg.Model.ID(), err)
 	}
 	return &Worker{
-		cfg:      cfg,
-		prep:     prep,
-		fetcher:  fetch.New(cfg.Fetch),
-		readCh:   make(chan *item, cfg.Readers),
-		decodeCh: make(chan *item, cfg.Decoders),
-		modelCh:  make(chan *item, cfg.Prefetch),
-		specs:    map[string]jobstate.Spec{},
-		stores:   map[string]storage.Store{},
+		cfg:         cfg,
+		prep:        prep,
+		fetcher:     fetch.New(safeFetch(cfg.Fetch)),
+		openFetcher: fetch.New(openFetch(cfg.Fetch)),
+		decodeMem:   semaphore.NewWeighted(cfg.DecodeBudget),
+		readCh:      make(chan *item, cfg.Readers),
+		decodeCh:    make(chan *item, cfg.Decoders),
+		modelCh:     make(chan *item, cfg.Prefetch),
+		specs:       map[string]jobstate.Spec{},
+		stores:      map[string]storage.Store{},
 	}, nil
 }
 
@@ -66,11 +79,14 @@ func (w *Worker) Ready() error {
 	return nil
 }
 
-// Run pulls and processes shards until ctx ends, then stops pulling, lets
-// in-flight shards finish for up to DrainTimeout, hands back the rest
-// (Nak) and returns.
+// Run pulls and processes shards until ctx ends, then stops pulling and
+// drains: shards whose images are all through the model are written and
+// acknowledged (for up to DrainTimeout), the others are handed back (Nak)
+// at once, so another worker can take them within seconds. It returns
+// without waiting more than stageGrace for a model run still under way.
 func (w *Worker) Run(ctx context.Context) error {
 	log := w.cfg.Log.With("worker", w.cfg.Name)
+	w.stopping = ctx.Done()
 	// work outlives ctx by the drain timeout, so in-flight shards can finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -103,11 +119,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-drained
 	}
 	cancelWork()
-	stages.Wait()
+	stagesDone := make(chan struct{})
+	go func() { stages.Wait(); close(stagesDone) }()
+	select {
+	case <-stagesDone:
+	case <-time.After(stageGrace):
+		log.Warn("a model run is still under way; stopping without waiting for it", "waited", stageGrace)
+	}
 	side.Wait()
 	log.Info("worker stopped")
 	return nil
 }
+
+// stageGrace is how long a stopping worker waits for its stages (a model
+// run that cannot be interrupted) after its shards are settled.
+const stageGrace = 3 * time.Second
 
 // pull takes shards from the queue while fewer than Concurrency are in
 // flight, until ctx ends; each shard is processed under work. A shard is
@@ -117,20 +143,17 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	puller := w.cfg.Queue.Puller()
 	defer puller.Stop()
-	backoff := w.cfg.Retry.Initial
-	pause := func() {
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, w.cfg.Retry.Max)
+	backoff := w.cfg.Retry.policy().BackOff()
+	pause := func(msg string, err error) {
+		delay := backoff.NextBackOff()
+		log.Warn(msg, "err", err, "delay", delay)
+		_ = retry.Wait(ctx, delay)
 	}
 	for ctx.Err() == nil {
 		if !puller.Active() {
 			if err := puller.Start(ctx); err != nil {
 				if ctx.Err() == nil {
-					log.Warn("cannot reach the shard consumer; retrying", "err", err, "delay", backoff)
-					pause()
+					pause("cannot reach the shard consumer; retrying", err)
 				}
 				continue
 			}
@@ -148,12 +171,11 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 			<-slots
 			if ctx.Err() == nil {
 				w.ready.Store(false)
-				log.Warn("pulling shards failed; starting over", "err", err, "delay", backoff)
-				pause()
+				pause("pulling shards failed; starting over", err)
 			}
 			continue
 		}
-		backoff = w.cfg.Retry.Initial
+		backoff.Reset()
 		shards.Add(1)
 		w.cfg.Metrics.InFlight.Inc()
 		go func() {
@@ -170,6 +192,12 @@ func (w *Worker) pull(ctx, work context.Context, shards *sync.WaitGroup) {
 // deadLetterExhausted dead-letters shards that ran out of deliveries while
 // no worker held them, retrying after errors until ctx ends.
 func (w *Worker) deadLetterExhausted(ctx context.Context) {
+	explain := func(ctx context.Context, dl queue.DeadLetter) string {
+		if died, ok := w.diedOn(ctx, dl.Job, dl.Shard, dl.Deliveries+1); ok {
+			return describeActive(died)
+		}
+		return ""
+	}
 	onDead := func(ctx context.Context, dl queue.DeadLetter) error {
 		w.cfg.Log.Warn("shard dead-lettered", "job", dl.Job, "shard", dl.Shard, "reason", dl.Reason)
 		return w.cfg.Jobs.PutShard(ctx, dl.Job, dl.Shard, jobstate.ShardState{
@@ -177,13 +205,12 @@ func (w *Worker) deadLetterExhausted(ctx context.Context) {
 			Deliveries: dl.Deliveries, Worker: w.cfg.Name,
 		})
 	}
+	backoff := w.cfg.Retry.policy().BackOff()
 	for ctx.Err() == nil {
-		if err := w.cfg.Queue.DeadLetterExhausted(ctx, onDead); err != nil && ctx.Err() == nil {
-			w.cfg.Log.Warn("dead-letter listener failed; restarting", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(w.cfg.Retry.Max):
-			}
+		if err := w.cfg.Queue.DeadLetterExhausted(ctx, explain, onDead); err != nil && ctx.Err() == nil {
+			delay := backoff.NextBackOff()
+			w.cfg.Log.Warn("dead-letter listener failed; restarting", "err", err, "delay", delay)
+			_ = retry.Wait(ctx, delay)
 		}
 	}
 }
@@ -216,11 +243,11 @@ func (w *Worker) spec(ctx context.Context, job string) (jobstate.Spec, error) {
 	if ok {
 		return spec, nil
 	}
-	err := w.cfg.Retry.do(ctx, "job "+job+" spec", func() error {
+	err := w.retry(ctx, "job "+job+" spec", func() error {
 		var err error
 		spec, err = w.cfg.Jobs.Spec(ctx, job)
 		if errors.Is(err, jobstate.ErrNoJob) {
-			return storage.ErrNotExist // permanent
+			return retry.Permanent(err)
 		}
 		return err
 	})
@@ -247,3 +274,7 @@ func (w *Worker) store(ctx context.Context, location string) (storage.Store, err
 	w.stores[location] = s
 	return s, nil
 }
+
+func safeFetch(c fetch.Config) fetch.Config { c.AllowPrivate = false; return c }
+
+func openFetch(c fetch.Config) fetch.Config { c.AllowPrivate = true; return c }

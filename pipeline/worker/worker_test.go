@@ -1,10 +1,12 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"blipflow/pipeline/node"
 	"blipflow/pipeline/queue"
 	"blipflow/pipeline/synth"
+	"blipflow/schemas"
 	"blipflow/storage"
 )
 
@@ -95,9 +98,10 @@ func (f *fixture) waitStates(t *testing.T, job string, done func(map[string]jobs
 	}
 }
 
-// TestPoisonedShardFailsAlone checks that a model failure in a batch mixing
-// two shards fails only the shard that holds the poisoned key, and that on
-// its last delivery it is dead-lettered.
+// TestPoisonedShardFailsAlone checks that a batch failure (the model
+// broken, not an image) in a batch mixing two shards fails only the shard
+// that holds the poisoned key, and that on its last delivery it is
+// dead-lettered.
 func TestPoisonedShardFailsAlone(t *testing.T) {
 	f := newFixture(t, queue.Config{MaxDeliver: 1}, 8)
 	if err := f.in.Write(context.Background(), "poison.png", mustPNG(t)); err != nil {
@@ -109,7 +113,7 @@ func TestPoisonedShardFailsAlone(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := f.worker(t, &pipeline.NopModel{FailOn: "poison"}, Config{BatchSize: 16, Concurrency: 2, BatchWait: 200 * time.Millisecond})
+	w := f.worker(t, &pipeline.NopModel{FailBatchOn: "poison"}, Config{BatchSize: 16, Concurrency: 2, BatchWait: 200 * time.Millisecond})
 	go func() { _ = w.Run(ctx) }()
 	states := f.waitStates(t, "mixed", func(s map[string]jobstate.ShardState) bool { return len(s) == 2 })
 	if st := states["clean"]; st.State != jobstate.StateDone || st.Rows != 4 || st.ErrorRows != 0 {
@@ -131,6 +135,55 @@ func TestPoisonedShardFailsAlone(t *testing.T) {
 	}
 	if _, err := out.Stat(context.Background(), ShardFile("mixed", "poison")); err == nil {
 		t.Error("poisoned shard has an output file")
+	}
+}
+
+// TestPoisonedImageGetsErrorRow checks per-image isolation: the model
+// fails on one image of a batch mixing two shards; that image gets an
+// error row naming the failure and every other image its result, in one
+// delivery.
+func TestPoisonedImageGetsErrorRow(t *testing.T) {
+	f := newFixture(t, queue.Config{MaxDeliver: 1}, 8)
+	if err := f.in.Write(context.Background(), "poison.png", mustPNG(t)); err != nil {
+		t.Fatal(err)
+	}
+	f.submit(t, "isolated", map[string][]string{
+		"clean":  {synth.Key(0), synth.Key(1), synth.Key(2), synth.Key(3)},
+		"poison": {synth.Key(4), "poison.png", synth.Key(5)},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	model := &pipeline.NopModel{FailOn: "poison"}
+	w := f.worker(t, model, Config{BatchSize: 16, Concurrency: 2, BatchWait: 200 * time.Millisecond})
+	go func() { _ = w.Run(ctx) }()
+	states := f.waitStates(t, "isolated", func(s map[string]jobstate.ShardState) bool { return len(s) == 2 })
+	if st := states["clean"]; st.State != jobstate.StateDone || st.Rows != 4 || st.ErrorRows != 0 {
+		t.Errorf("clean shard: %+v", st)
+	}
+	if st := states["poison"]; st.State != jobstate.StateDone || st.Rows != 3 || st.ErrorRows != 1 || st.Deliveries != 1 {
+		t.Errorf("poisoned shard: %+v", st)
+	}
+	out, err := storage.Open(context.Background(), f.output, storage.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := out.Read(context.Background(), ShardFile("isolated", "poison"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rows, err := schemas.ReadRows(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		switch {
+		case r.Key == "poison.png":
+			if !strings.Contains(r.Error, "model:") || !strings.Contains(r.Error, "poisoned key") {
+				t.Errorf("poisoned row error %q", r.Error)
+			}
+		case r.Error != "" || len(r.Captions) != 1:
+			t.Errorf("row %s: error %q, captions %v", r.Key, r.Error, r.Captions)
+		}
 	}
 }
 
@@ -193,8 +246,63 @@ func TestRedeliveryDelay(t *testing.T) {
 		want      time.Duration
 	}{{1, time.Second}, {2, 2 * time.Second}, {3, 4 * time.Second}, {10, 30 * time.Second}}
 	for _, tt := range tests {
-		if got := redeliveryDelay(time.Second, tt.delivered); got != tt.want {
-			t.Errorf("redeliveryDelay(1s, %d) = %v, want %v", tt.delivered, got, tt.want)
+		// The nominal delay, with the policy's ±50% jitter.
+		if got := redeliveryDelay(time.Second, tt.delivered); got < tt.want/2 || got > tt.want*3/2 {
+			t.Errorf("redeliveryDelay(1s, %d) = %v, want %v ± 50%%", tt.delivered, got, tt.want)
 		}
+	}
+}
+
+// stubbornModel is a model whose runs ignore cancellation (as a model
+// mid-forward-pass does) and take long.
+type stubbornModel struct {
+	pipeline.NopModel
+	delay time.Duration
+}
+
+func (m *stubbornModel) Run(ctx context.Context, task pipeline.Task, batch []pipeline.Image) ([]pipeline.Result, error) {
+	time.Sleep(m.delay)
+	return m.NopModel.Run(context.Background(), task, batch)
+}
+
+// TestDrainHandsBackWithinSeconds stops a worker, with the default 20s
+// drain timeout, while its model is in a 30s run that ignores
+// cancellation: the shard is handed back at once and the worker returns
+// within seconds, not after the run or the drain timeout.
+func TestDrainHandsBackWithinSeconds(t *testing.T) {
+	f := newFixture(t, queue.Config{}, 4)
+	keys := []string{synth.Key(0), synth.Key(1), synth.Key(2), synth.Key(3)}
+	f.submit(t, "drain", map[string][]string{"busy": keys})
+	busy := f.worker(t, &stubbornModel{delay: 30 * time.Second}, Config{BatchSize: 4})
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- busy.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, inFlight, _ := f.conn.Queue.Backlog(context.Background()); inFlight == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shard was never delivered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // into the model run
+	stop()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(12 * time.Second):
+		t.Fatal("the worker waited for the model run or the drain timeout")
+	}
+	fast := f.worker(t, &pipeline.NopModel{}, Config{})
+	ctx2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	go func() { _ = fast.Run(ctx2) }()
+	states := f.waitStates(t, "drain", func(s map[string]jobstate.ShardState) bool { return s["busy"].State == jobstate.StateDone })
+	if st := states["busy"]; st.Rows != 4 || st.Deliveries != 2 {
+		t.Errorf("shard state %+v; want 4 rows on the second delivery", st)
 	}
 }
