@@ -20,6 +20,26 @@ type op struct {
 	outDims int
 	shape   func(in []tensor.Shape) (tensor.Shape, error)
 	do      func(in []*tensor.Dense, out []float32) error
+	// run, when set instead of do, makes the output itself (another
+	// backend's op that downloads its result); such ops call out of Go.
+	run func(in []*tensor.Dense, out tensor.Shape) ([]float32, error)
+}
+
+// OpFunc describes an op that another backend (a GPU one) computes from host
+// tensors, so it can join the same graphs as this package's ops.
+type OpFunc struct {
+	Name    string
+	InDims  []int
+	InTypes []tensor.Dtype // nil means all Float32
+	OutDims int
+	Shape   func(in []tensor.Shape) (tensor.Shape, error)
+	Run     func(in []*tensor.Dense, out tensor.Shape) ([]float32, error)
+}
+
+// ApplyFunc adds f to the graph of its inputs. Like the ops of this
+// package, it panics only on a programming error (types or arity).
+func ApplyFunc(f OpFunc, in ...*G.Node) *G.Node {
+	return apply(&op{name: f.Name, inDims: f.InDims, inTypes: f.InTypes, outDims: f.OutDims, shape: f.Shape, run: f.Run}, in...)
 }
 
 var _ G.Op = (*op)(nil)
@@ -65,15 +85,21 @@ func (o *op) Do(vals ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]float32, s.TotalSize())
-	if err := o.do(in, out); err != nil {
+	var out []float32
+	if o.run != nil {
+		out, err = o.run(in, s)
+	} else {
+		out = make([]float32, s.TotalSize())
+		err = o.do(in, out)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.name, err)
 	}
 	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(out)), nil
 }
 
 func (o *op) ReturnsPtr() bool     { return false }
-func (o *op) CallsExtern() bool    { return false }
+func (o *op) CallsExtern() bool    { return o.run != nil }
 func (o *op) OverwritesInput() int { return -1 }
 func (o *op) String() string       { return o.name }
 

@@ -57,9 +57,9 @@ func (o *Ops) CachedAttention(q, k, v, mask, bias *G.Node, cache *nn.KVCache, la
 		dims[i] = n.Dims()
 	}
 	hd := spec.Heads * spec.HeadDim
-	return apply(&gop{
-		name: fmt.Sprintf("cuda_cached_attention(%d)", layer), inDims: dims, outDims: 3,
-		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+	return nn.ApplyFunc(nn.OpFunc{
+		Name: fmt.Sprintf("cuda_cached_attention(%d)", layer), InDims: dims, OutDims: 3,
+		Shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			qs := in[0]
 			switch {
 			case len(qs) != 3 || qs[2] != hd || cache.Dim != hd:
@@ -73,7 +73,7 @@ func (o *Ops) CachedAttention(q, k, v, mask, bias *G.Node, cache *nn.KVCache, la
 			}
 			return qs.Clone(), nil
 		},
-		run: func(in []*tensor.Dense, out tensor.Shape) ([]float32, error) {
+		Run: func(in []*tensor.Dense, out tensor.Shape) ([]float32, error) {
 			b, tq := out[0], out[1]
 			if b != cache.Rows() {
 				return nil, fmt.Errorf("%d rows for a cache of %d", b, cache.Rows())
@@ -166,15 +166,15 @@ func (o *Ops) Add(a, b *G.Node) *G.Node { return o.binary("add", a, b) }
 func (o *Ops) Mul(a, b *G.Node) *G.Node { return o.binary("mul", a, b) }
 
 func (o *Ops) binary(kernel string, a, b *G.Node) *G.Node {
-	return apply(&gop{
-		name: "cuda_" + kernel, inDims: []int{a.Dims(), b.Dims()}, outDims: a.Dims(),
-		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+	return nn.ApplyFunc(nn.OpFunc{
+		Name: "cuda_" + kernel, InDims: []int{a.Dims(), b.Dims()}, OutDims: a.Dims(),
+		Shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if !in[0].Eq(in[1]) {
 				return nil, fmt.Errorf("%s: shapes %v and %v", kernel, in[0], in[1])
 			}
 			return in[0].Clone(), nil
 		},
-		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+		Run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
 			return o.device(in, func(xs []Tensor) (Tensor, error) { return o.B.Binary(kernel, xs[0], xs[1]) })
 		},
 	}, a, b)

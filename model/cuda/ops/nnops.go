@@ -2,10 +2,7 @@ package ops
 
 import (
 	"fmt"
-	"hash"
-	"hash/fnv"
 
-	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -36,83 +33,6 @@ func (o *Ops) Name() string { return o.B.Name() }
 // the backend converts the large matrices to bf16 as it uploads them, so no
 // host-side bf16 packing is needed.
 func (o *Ops) WeightDType() nn.DType { return nn.F32 }
-
-// gop is a Gorgonia op computed on the GPU from host tensors.
-type gop struct {
-	name    string
-	inDims  []int
-	inTypes []tensor.Dtype
-	outDims int
-	shape   func(in []tensor.Shape) (tensor.Shape, error)
-	run     func(in []*tensor.Dense, out tensor.Shape) ([]float32, error)
-}
-
-func (o *gop) Arity() int { return len(o.inDims) }
-
-func (o *gop) Type() hm.Type {
-	ts := make([]hm.Type, 0, len(o.inDims)+1)
-	for i, d := range o.inDims {
-		dt := tensor.Float32
-		if o.inTypes != nil {
-			dt = o.inTypes[i]
-		}
-		ts = append(ts, G.TensorType{Dims: d, Of: dt})
-	}
-	return hm.NewFnType(append(ts, G.TensorType{Dims: o.outDims, Of: tensor.Float32})...)
-}
-
-func (o *gop) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	shapes := make([]tensor.Shape, len(in))
-	for i, d := range in {
-		s, ok := d.(tensor.Shape)
-		if !ok {
-			return nil, fmt.Errorf("%s: input %d has no shape", o.name, i)
-		}
-		shapes[i] = s
-	}
-	return o.shape(shapes)
-}
-
-func (o *gop) Do(vals ...G.Value) (G.Value, error) {
-	in := make([]*tensor.Dense, len(vals))
-	shapes := make([]tensor.Shape, len(vals))
-	for i, v := range vals {
-		d, ok := v.(*tensor.Dense)
-		if !ok {
-			return nil, fmt.Errorf("%s: input %d is %T, want a dense tensor", o.name, i, v)
-		}
-		in[i], shapes[i] = d, d.Shape()
-	}
-	s, err := o.shape(shapes)
-	if err != nil {
-		return nil, err
-	}
-	out, err := o.run(in, s)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", o.name, err)
-	}
-	return tensor.New(tensor.WithShape(s.Clone()...), tensor.WithBacking(out)), nil
-}
-
-func (o *gop) ReturnsPtr() bool      { return false }
-func (o *gop) CallsExtern() bool     { return true }
-func (o *gop) OverwritesInput() int  { return -1 }
-func (o *gop) String() string        { return o.name }
-func (o *gop) WriteHash(h hash.Hash) { fmt.Fprintf(h, "cuda:%s@%p", o.name, o) }
-
-func (o *gop) Hashcode() uint32 {
-	h := fnv.New32a()
-	o.WriteHash(h)
-	return h.Sum32()
-}
-
-func apply(o *gop, in ...*G.Node) *G.Node {
-	n, err := G.ApplyOp(o, in...)
-	if err != nil {
-		panic(fmt.Errorf("cuda ops: building %s: %w", o.name, err))
-	}
-	return n
-}
 
 // device runs fn inside the context with the inputs uploaded, downloads
 // the tensor it returns and releases everything.
@@ -157,9 +77,9 @@ func (o *Ops) device(in []*tensor.Dense, fn func(xs []Tensor) (Tensor, error)) (
 
 // Linear implements nn.Ops.
 func (o *Ops) Linear(x *G.Node, l *nn.Linear) *G.Node {
-	return apply(&gop{
-		name: "cuda_linear(" + l.W.Name + ")", inDims: []int{x.Dims()}, outDims: x.Dims(),
-		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+	return nn.ApplyFunc(nn.OpFunc{
+		Name: "cuda_linear(" + l.W.Name + ")", InDims: []int{x.Dims()}, OutDims: x.Dims(),
+		Shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if in[0][len(in[0])-1] != l.In {
 				return nil, fmt.Errorf("linear %s: input width %d, want %d", l.W.Name, in[0][len(in[0])-1], l.In)
 			}
@@ -167,7 +87,7 @@ func (o *Ops) Linear(x *G.Node, l *nn.Linear) *G.Node {
 			s[len(s)-1] = l.Out
 			return s, nil
 		},
-		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+		Run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
 			return o.device(in, func(xs []Tensor) (Tensor, error) { return o.B.Linear(xs[0], l) })
 		},
 	}, x)
@@ -175,10 +95,10 @@ func (o *Ops) Linear(x *G.Node, l *nn.Linear) *G.Node {
 
 // Norm implements nn.Ops.
 func (o *Ops) Norm(x *G.Node, n *nn.Norm) *G.Node {
-	return apply(&gop{
-		name: "cuda_norm(" + n.Gamma.Name + ")", inDims: []int{x.Dims()}, outDims: x.Dims(),
-		shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
-		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+	return nn.ApplyFunc(nn.OpFunc{
+		Name: "cuda_norm(" + n.Gamma.Name + ")", InDims: []int{x.Dims()}, OutDims: x.Dims(),
+		Shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
+		Run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
 			return o.device(in, func(xs []Tensor) (Tensor, error) { return o.B.Norm(xs[0], n) })
 		},
 	}, x)
@@ -186,10 +106,10 @@ func (o *Ops) Norm(x *G.Node, n *nn.Norm) *G.Node {
 
 // Activate implements nn.Ops.
 func (o *Ops) Activate(x *G.Node, a nn.Activation) *G.Node {
-	return apply(&gop{
-		name: "cuda_" + string(a), inDims: []int{x.Dims()}, outDims: x.Dims(),
-		shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
-		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+	return nn.ApplyFunc(nn.OpFunc{
+		Name: "cuda_" + string(a), InDims: []int{x.Dims()}, OutDims: x.Dims(),
+		Shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
+		Run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
 			return o.device(in, func(xs []Tensor) (Tensor, error) { return o.B.Activate(xs[0], a) })
 		},
 	}, x)
@@ -228,15 +148,15 @@ func (o *Ops) Attention(q, k, v, mask, bias *G.Node, spec nn.AttentionSpec) *G.N
 		}
 		return a, nil
 	}
-	return apply(&gop{
-		name: "cuda_attention", inDims: dims, outDims: 3,
-		shape: func(in []tensor.Shape) (tensor.Shape, error) {
+	return nn.ApplyFunc(nn.OpFunc{
+		Name: "cuda_attention", InDims: dims, OutDims: 3,
+		Shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if _, err := layout(in); err != nil {
 				return nil, err
 			}
 			return in[0].Clone(), nil
 		},
-		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+		Run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
 			shapes := make([]tensor.Shape, len(in))
 			for i, d := range in {
 				shapes[i] = d.Shape()
@@ -262,10 +182,10 @@ func (o *Ops) Attention(q, k, v, mask, bias *G.Node, spec nn.AttentionSpec) *G.N
 // Embed implements nn.Ops.
 func (o *Ops) Embed(ids *G.Node, table *nn.Weight) *G.Node {
 	dim := table.Shape[1]
-	return apply(&gop{
-		name: "cuda_embed(" + table.Name + ")", inDims: []int{ids.Dims()}, inTypes: []tensor.Dtype{tensor.Int}, outDims: ids.Dims() + 1,
-		shape: func(in []tensor.Shape) (tensor.Shape, error) { return append(in[0].Clone(), dim), nil },
-		run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
+	return nn.ApplyFunc(nn.OpFunc{
+		Name: "cuda_embed(" + table.Name + ")", InDims: []int{ids.Dims()}, InTypes: []tensor.Dtype{tensor.Int}, OutDims: ids.Dims() + 1,
+		Shape: func(in []tensor.Shape) (tensor.Shape, error) { return append(in[0].Clone(), dim), nil },
+		Run: func(in []*tensor.Dense, _ tensor.Shape) ([]float32, error) {
 			ids := in[0].Data().([]int)
 			for _, id := range ids {
 				if id < 0 || id >= table.Shape[0] {
