@@ -1,7 +1,6 @@
 package blas
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/ebitengine/purego"
+
+	"blipflow/internal/dynlib"
 )
 
 // EnvCoreType is OpenBLAS's own variable forcing its kernel family; it is
@@ -160,27 +161,14 @@ func openLibrary(override string) (handle uintptr, path string, err error) {
 
 // bind looks up the symbols the backend calls.
 func (ob *OpenBLAS) bind(handle uintptr) error {
-	symbols := []struct {
-		name string
-		fptr any
-	}{
-		{"cblas_sgemm", &ob.sgemm},
-		{"cblas_sgemv", &ob.sgemv},
-		{"openblas_set_num_threads", &ob.setThreads},
-		{"openblas_get_num_threads", &ob.getThreads},
-		{"openblas_get_corename", &ob.coreName},
-		{"openblas_get_config", &ob.config},
-	}
-	var missing []error
-	for _, s := range symbols {
-		addr, err := purego.Dlsym(handle, s.name)
-		if err != nil {
-			missing = append(missing, fmt.Errorf("symbol %s: %w", s.name, err))
-			continue
-		}
-		purego.RegisterFunc(s.fptr, addr)
-	}
-	return errors.Join(missing...)
+	return dynlib.Bind(handle,
+		dynlib.Symbol{Name: "cblas_sgemm", Fn: &ob.sgemm},
+		dynlib.Symbol{Name: "cblas_sgemv", Fn: &ob.sgemv},
+		dynlib.Symbol{Name: "openblas_set_num_threads", Fn: &ob.setThreads},
+		dynlib.Symbol{Name: "openblas_get_num_threads", Fn: &ob.getThreads},
+		dynlib.Symbol{Name: "openblas_get_corename", Fn: &ob.coreName},
+		dynlib.Symbol{Name: "openblas_get_config", Fn: &ob.config},
+	)
 }
 
 // Name reports the library's build configuration, the kernel in use, the

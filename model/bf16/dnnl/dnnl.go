@@ -10,7 +10,6 @@
 package dnnl
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"blipflow/internal/dynlib"
 )
 
 // Status is a dnnl_status_t.
@@ -203,44 +204,32 @@ func Open(path string) (*Library, error) {
 }
 
 func (l *Library) bind(handle uintptr) error {
-	symbols := []struct {
-		name string
-		fptr any
-	}{
-		{"dnnl_engine_create", &l.engineCreate},
-		{"dnnl_engine_destroy", &l.engineDestroy},
-		{"dnnl_stream_create", &l.streamCreate},
-		{"dnnl_stream_wait", &l.streamWait},
-		{"dnnl_stream_destroy", &l.streamDestroy},
-		{"dnnl_memory_desc_init_by_tag", &l.mdInitByTag},
-		{"dnnl_memory_desc_equal", &l.mdEqual},
-		{"dnnl_memory_desc_get_size", &l.mdGetSize},
-		{"dnnl_matmul_desc_init", &l.matmulDescInit},
-		{"dnnl_primitive_attr_create", &l.attrCreate},
-		{"dnnl_primitive_attr_destroy", &l.attrDestroy},
-		{"dnnl_primitive_attr_set_scratchpad_mode", &l.attrSetScratchpad},
-		{"dnnl_primitive_desc_create", &l.pdCreate},
-		{"dnnl_primitive_desc_query", &l.pdQuery},
-		{"dnnl_primitive_desc_query_md", &l.pdQueryMD},
-		{"dnnl_primitive_desc_destroy", &l.pdDestroy},
-		{"dnnl_reorder_primitive_desc_create", &l.reorderPDCreate},
-		{"dnnl_primitive_create", &l.primCreate},
-		{"dnnl_primitive_destroy", &l.primDestroy},
-		{"dnnl_primitive_execute", &l.primExecute},
-		{"dnnl_memory_create", &l.memCreate},
-		{"dnnl_memory_destroy", &l.memDestroy},
-		{"dnnl_version", &l.version},
-		{"dnnl_get_effective_cpu_isa", &l.effectiveISA},
-	}
-	var missing []error
-	for _, s := range symbols {
-		addr, err := purego.Dlsym(handle, s.name)
-		if err != nil {
-			missing = append(missing, fmt.Errorf("symbol %s: %w", s.name, err))
-			continue
-		}
-		purego.RegisterFunc(s.fptr, addr)
-	}
+	err := dynlib.Bind(handle,
+		dynlib.Symbol{Name: "dnnl_engine_create", Fn: &l.engineCreate},
+		dynlib.Symbol{Name: "dnnl_engine_destroy", Fn: &l.engineDestroy},
+		dynlib.Symbol{Name: "dnnl_stream_create", Fn: &l.streamCreate},
+		dynlib.Symbol{Name: "dnnl_stream_wait", Fn: &l.streamWait},
+		dynlib.Symbol{Name: "dnnl_stream_destroy", Fn: &l.streamDestroy},
+		dynlib.Symbol{Name: "dnnl_memory_desc_init_by_tag", Fn: &l.mdInitByTag},
+		dynlib.Symbol{Name: "dnnl_memory_desc_equal", Fn: &l.mdEqual},
+		dynlib.Symbol{Name: "dnnl_memory_desc_get_size", Fn: &l.mdGetSize},
+		dynlib.Symbol{Name: "dnnl_matmul_desc_init", Fn: &l.matmulDescInit},
+		dynlib.Symbol{Name: "dnnl_primitive_attr_create", Fn: &l.attrCreate},
+		dynlib.Symbol{Name: "dnnl_primitive_attr_destroy", Fn: &l.attrDestroy},
+		dynlib.Symbol{Name: "dnnl_primitive_attr_set_scratchpad_mode", Fn: &l.attrSetScratchpad},
+		dynlib.Symbol{Name: "dnnl_primitive_desc_create", Fn: &l.pdCreate},
+		dynlib.Symbol{Name: "dnnl_primitive_desc_query", Fn: &l.pdQuery},
+		dynlib.Symbol{Name: "dnnl_primitive_desc_query_md", Fn: &l.pdQueryMD},
+		dynlib.Symbol{Name: "dnnl_primitive_desc_destroy", Fn: &l.pdDestroy},
+		dynlib.Symbol{Name: "dnnl_reorder_primitive_desc_create", Fn: &l.reorderPDCreate},
+		dynlib.Symbol{Name: "dnnl_primitive_create", Fn: &l.primCreate},
+		dynlib.Symbol{Name: "dnnl_primitive_destroy", Fn: &l.primDestroy},
+		dynlib.Symbol{Name: "dnnl_primitive_execute", Fn: &l.primExecute},
+		dynlib.Symbol{Name: "dnnl_memory_create", Fn: &l.memCreate},
+		dynlib.Symbol{Name: "dnnl_memory_destroy", Fn: &l.memDestroy},
+		dynlib.Symbol{Name: "dnnl_version", Fn: &l.version},
+		dynlib.Symbol{Name: "dnnl_get_effective_cpu_isa", Fn: &l.effectiveISA},
+	)
 	// OpenMP's entry points come from libgomp, which the library depends
 	// on; a build with another threading runtime has none.
 	if addr, err := purego.Dlsym(handle, "omp_set_num_threads"); err == nil {
@@ -249,7 +238,7 @@ func (l *Library) bind(handle uintptr) error {
 	if addr, err := purego.Dlsym(handle, "omp_get_max_threads"); err == nil {
 		purego.RegisterFunc(&l.ompGetMaxThreads, addr)
 	}
-	return errors.Join(missing...)
+	return err
 }
 
 // Version is the library's version, e.g. "2.6.3".
