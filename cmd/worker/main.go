@@ -37,22 +37,33 @@ func main() {
 	cli.Main("worker", cmds)
 }
 
-// boundHeapGrowth caps the heap at what is live now (the model's weights
-// when they live on the heap: converted 16-bit or random ones) plus
-// headroom, so garbage never grows to a second copy of the weights. It does
-// nothing when GOMEMLIMIT is set.
+// boundHeapGrowth paces the collector to the heap that is live now (the
+// model's weights when they live on the heap: converted 16-bit or random
+// ones), so garbage never grows to a second copy of the weights: the next
+// collection comes after about headroom bytes of allocation, whatever the
+// live heap grows to later (KV caches). A memory limit well above that is
+// only a backstop: a limit near the live heap makes the collector run
+// back to back once a batch's KV cache is allocated, returning freed pages
+// and faulting them back (measured on blip2-opt-2.7b bf16: 512 MiB over the
+// heap made a batch-32 decode step 2x slower than this pacing). It does
+// nothing when GOGC or GOMEMLIMIT is set.
 func boundHeapGrowth() {
-	if os.Getenv("GOMEMLIMIT") != "" {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	// The limit counts all the runtime's memory (heap, stacks, metadata),
-	// not just live objects. A batch's activations fit in 512 MiB several
-	// times over; with much less the collector runs almost continuously and
-	// freed pages are returned and faulted back (measured: a blip2-opt-2.7b
-	// vision encoder 2.1x slower at 256 MiB of live-heap headroom).
-	const headroom = 512 << 20
-	debug.SetMemoryLimit(int64(ms.Sys-ms.HeapReleased) + headroom)
+	const headroom = 256 << 20
+	debug.SetGCPercent(gcPercentFor(ms.HeapAlloc, headroom))
+	debug.SetMemoryLimit(int64(ms.Sys-ms.HeapReleased) + 4*headroom)
+}
+
+// gcPercentFor is the GOGC that lets a heap of live bytes grow by about
+// headroom before the next collection: at least 2, at most 25.
+func gcPercentFor(live, headroom uint64) int {
+	if live == 0 {
+		return 25
+	}
+	return int(min(25, max(2, headroom*100/live)))
 }

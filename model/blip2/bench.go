@@ -3,6 +3,7 @@ package blip2
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
 	"time"
 
 	"blipflow/model/nn"
@@ -48,11 +49,16 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	if o.DecodePast == 0 {
 		o.DecodePast = nq + o.PromptLen
 	}
+	// best times f, labelled in CPU profiles with the stage it measures
+	// (pprof -tagfocus stage=…).
+	stage := ""
 	best := func(f func() error) (float64, error) {
 		b := 0.0
 		for i := 0; i < o.Repeats; i++ {
 			start := time.Now()
-			if err := f(); err != nil {
+			var err error
+			pprof.Do(ctx, pprof.Labels("stage", stage), func(context.Context) { err = f() })
+			if err != nil {
 				return 0, err
 			}
 			if s := time.Since(start).Seconds(); i == 0 || s < b {
@@ -65,6 +71,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	size := c.Vision.ImageSize
 	pixels := nn.NewRandomSource(1, 1).Shaped([]int{1, 3, size, size})
 	var vis []float32
+	stage = "vision"
 	secs, err := best(func() error {
 		var err error
 		vis, err = m.Vision.Encode(ctx, m.Ops, pixels, 1)
@@ -76,6 +83,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	out = append(out, StageTiming{Stage: "vision encoder", Batch: 1, Seconds: secs, FLOP: visionFLOP(c.Vision.HiddenSize, c.Vision.IntermediateSize, c.Vision.NumHiddenLayers, NumPositions(c.Vision), c.Vision.PatchSize)})
 	t := NumPositions(c.Vision)
 	img := &ImageOutputs{N: 1}
+	stage = "qformer"
 	secs, err = best(func() error {
 		g := nn.NewGraph(m.Ops)
 		q := m.QFormer.Forward(g, g.Input(vis, 1, t, c.Vision.HiddenSize))
@@ -108,6 +116,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 		ids = append(ids, 100+i)
 	}
 	n := len(ids)
+	stage = "prefill"
 	secs, err = best(func() error {
 		_, _, err := m.prefillOPT(ctx, img, [][]int{ids}, [][]int{onesInt(n)}, 1, 1, false)
 		return err
@@ -123,6 +132,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 			return nil, err
 		}
 		tokens := make([]int, b)
+		stage = fmt.Sprintf("decode%d", b)
 		secs, err = best(func() error {
 			if _, err := d.Step(ctx, tokens); err != nil {
 				return err
