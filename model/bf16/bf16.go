@@ -25,11 +25,13 @@ func Round(f float32) uint16 {
 	return uint16(b >> 16)
 }
 
-// ToFloat32 widens src into dst, which must be at least as long as src.
+// ToFloat32 widens src into dst, which must be at least as long as src
+// (exactly: every bf16 is a float32).
 func ToFloat32(dst []float32, src []uint16) {
 	dst = dst[:len(src)]
-	for i, h := range src {
-		dst[i] = math.Float32frombits(uint32(h) << 16)
+	done := toFloat32Fast(dst, src)
+	for i, h := range src[done:] {
+		dst[done+i] = Widen(h)
 	}
 }
 
