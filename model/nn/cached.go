@@ -2,10 +2,13 @@ package nn
 
 import (
 	"fmt"
+	"runtime"
 
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"blipflow/model/bf16"
 )
 
 // KVWrite implements Ops.
@@ -30,16 +33,19 @@ func (c *CPU) KVWrite(x, pos *G.Node, cache *KVCache, layer int, values bool) *G
 			if b != cache.Rows() {
 				return fmt.Errorf("kv_write: %d rows for a cache of %d", b, cache.Rows())
 			}
-			slot := cache.Key
+			if !cache.host() {
+				return fmt.Errorf("kv_write: the cache keeps no values on the host")
+			}
+			write := cache.WriteKey
 			if values {
-				slot = cache.Value
+				write = cache.WriteValue
 			}
 			for r, p := range in[1].Data().([]int) {
 				if p < 0 || p+t > cache.Len(r) {
 					return fmt.Errorf("kv_write: row %d steps [%d,%d) not reserved (row has %d)", r, p, p+t, cache.Len(r))
 				}
 				for i := 0; i < t; i++ {
-					copy(slot(layer, r, p+i), x[(r*t+i)*d:(r*t+i+1)*d])
+					write(layer, r, p+i, x[(r*t+i)*d:(r*t+i+1)*d])
 				}
 			}
 			return nil
@@ -95,6 +101,9 @@ func (c *CPU) CachedAttention(q, k, v, mask, bias *G.Node, cache *KVCache, layer
 			if biasAt >= 0 {
 				a.bias, a.tb = f32(in[biasAt]), in[biasAt].Shape()[2]
 			}
+			if !cache.host() {
+				return fmt.Errorf("cached attention: the cache keeps no values on the host")
+			}
 			for r := 0; r < a.b; r++ {
 				if n := cache.Len(r); (maskAt >= 0 && n > a.tm) || (biasAt >= 0 && n > a.tb) {
 					return fmt.Errorf("cached attention: row %d has %d steps, mask covers %d and bias %d", r, n, a.tm, a.tb)
@@ -121,55 +130,87 @@ type cachedAttn struct {
 	tm, tb     int
 }
 
-// step attends one query per row, reading keys and values in place through
-// the rows' slot tables (no copy), rows and heads spread over the cores.
+// step attends one query per row, reading the keys and values in place
+// through the rows' slot tables. The work is split into units of a row and
+// a range of heads (all heads, unless there are fewer rows than cores),
+// spread over the cores; a unit reads each cached step's keys for its
+// heads once and scores every head from them, then does the same with the
+// values. fp32 storage: every score and output is computed as one head at
+// a time would (the same BLAS dot products and sums in the same order),
+// whatever the split. bf16 storage: the values are widened inside the
+// dot and sum kernels (bf16.DotSegments, bf16.AxpySegments).
 func (a *cachedAttn) step(out []float32) {
 	var impl gonum.Implementation
-	hd, dh := a.spec.Heads*a.spec.HeadDim, a.spec.HeadDim
-	parallel(a.b*a.spec.Heads, 4, func(lo, hi int) {
-		scores := make([]float32, a.cache.Capacity)
-		for bh := lo; bh < hi; bh++ {
-			r, h := bh/a.spec.Heads, bh%a.spec.Heads
-			n := a.cache.Len(r)
-			q := a.q[r*hd+h*dh : r*hd+(h+1)*dh]
-			sc := scores[:n]
-			for t := range sc {
-				k := a.cache.Key(a.layer, r, t)[h*dh : (h+1)*dh]
-				sc[t] = a.spec.Scale * impl.Sdot(dh, q, 1, k, 1)
-			}
-			if a.mask != nil {
-				m := a.mask[r*a.tm : r*a.tm+n]
-				for t := range sc {
-					sc[t] += m[t]
+	heads, dh := a.spec.Heads, a.spec.HeadDim
+	hd := heads * dh
+	groups := 1
+	if w := runtime.GOMAXPROCS(0); a.b < w {
+		groups = min(heads, (w+a.b-1)/a.b)
+	}
+	per := (heads + groups - 1) / groups // heads per unit
+	groups = (heads + per - 1) / per
+	bf := a.cache.DType() == BF16
+	parallel(a.b*groups, 1, func(lo, hi int) {
+		scores := make([]float32, per*a.cache.Capacity)
+		for u := lo; u < hi; u++ {
+			r, g := u/groups, u%groups
+			h0, h1 := g*per, min(heads, (g+1)*per)
+			nh, n := h1-h0, a.cache.Len(r)
+			q := a.q[r*hd+h0*dh : r*hd+h1*dh]
+			for t := 0; t < n; t++ { // scores[h*n+t]: head h0+h, step t
+				s := a.cache.Slot(r, t)*a.cache.Dim + h0*dh
+				if bf {
+					bf16.DotSegments(scores[t:], n, q, a.cache.K16[a.layer][t][s:s+nh*dh], dh, a.spec.Scale)
+					continue
+				}
+				k := a.cache.K[a.layer][t][s : s+nh*dh]
+				for h := 0; h < nh; h++ {
+					scores[h*n+t] = a.spec.Scale * impl.Sdot(dh, q[h*dh:(h+1)*dh], 1, k[h*dh:(h+1)*dh], 1)
 				}
 			}
-			if a.bias != nil {
-				bb := a.bias[h*a.tb : h*a.tb+n]
-				for t := range sc {
-					sc[t] += bb[t]
+			for h := 0; h < nh; h++ {
+				sc := scores[h*n : (h+1)*n]
+				if a.mask != nil {
+					m := a.mask[r*a.tm : r*a.tm+n]
+					for t := range sc {
+						sc[t] += m[t]
+					}
 				}
+				if a.bias != nil {
+					bb := a.bias[(h0+h)*a.tb : (h0+h)*a.tb+n]
+					for t := range sc {
+						sc[t] += bb[t]
+					}
+				}
+				softmaxRow(sc)
 			}
-			softmaxRow(sc)
-			o := out[r*hd+h*dh : r*hd+(h+1)*dh]
+			o := out[r*hd+h0*dh : r*hd+h1*dh]
 			clear(o)
-			for t, p := range sc {
-				v := a.cache.Value(a.layer, r, t)[h*dh : (h+1)*dh]
-				impl.Saxpy(dh, p, v, 1, o, 1)
+			for t := 0; t < n; t++ {
+				s := a.cache.Slot(r, t)*a.cache.Dim + h0*dh
+				if bf {
+					bf16.AxpySegments(o, scores[t:], n, a.cache.V16[a.layer][t][s:s+nh*dh], dh)
+					continue
+				}
+				v := a.cache.V[a.layer][t][s : s+nh*dh]
+				for h := 0; h < nh; h++ {
+					impl.Saxpy(dh, scores[h*n+t], v[h*dh:(h+1)*dh], 1, o[h*dh:(h+1)*dh], 1)
+				}
 			}
 		}
 	})
 }
 
 // gathered attends several queries per row (a prefill): each row's steps
-// are copied together and multiplied with the BLAS, as Attention does.
+// are copied together (widened from bf16 storage) and multiplied with the BLAS, as Attention does.
 func (a *cachedAttn) gathered(c *CPU, out []float32) {
 	hd := a.spec.Heads * a.spec.HeadDim
 	for r := 0; r < a.b; r++ {
 		n := a.cache.Len(r)
 		kb, vb := make([]float32, n*hd), make([]float32, n*hd)
 		for t := 0; t < n; t++ {
-			copy(kb[t*hd:(t+1)*hd], a.cache.Key(a.layer, r, t))
-			copy(vb[t*hd:(t+1)*hd], a.cache.Value(a.layer, r, t))
+			a.cache.ReadKey(kb[t*hd:(t+1)*hd], a.layer, r, t)
+			a.cache.ReadValue(vb[t*hd:(t+1)*hd], a.layer, r, t)
 		}
 		var m, bias []float32
 		if a.mask != nil {

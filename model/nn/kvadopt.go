@@ -3,7 +3,8 @@ package nn
 import "fmt"
 
 // AdoptRows appends the rows of o (another cache of the same shape, with
-// host storage) after c's rows, copying their cached values into slots of
+// host storage, fp32 or bf16: values are rounded or widened when the two
+// differ) after c's rows, copying their cached values into slots of
 // c that no row of c uses at those steps. It is how rows prefilled on
 // their own join a running batch (continuous batching): the rows already
 // in c keep their slots and values, and rows of different lengths live
@@ -18,7 +19,7 @@ func (c *KVCache) AdoptRows(o *KVCache, shift int) error {
 	switch {
 	case c.Layers != o.Layers || c.Dim != o.Dim:
 		return fmt.Errorf("kv cache: adopting rows of %d layers of width %d into %d layers of width %d", o.Layers, o.Dim, c.Layers, c.Dim)
-	case c.K == nil || o.K == nil:
+	case !c.host() || !o.host():
 		return fmt.Errorf("kv cache: adopting rows needs host storage on both caches")
 	}
 	if shift < 0 {
@@ -26,9 +27,13 @@ func (c *KVCache) AdoptRows(o *KVCache, shift int) error {
 	}
 	if shift+o.Capacity > c.Capacity {
 		grow := shift + o.Capacity - c.Capacity
-		for l := 0; l < c.Layers; l++ {
+		for l := range c.K {
 			c.K[l] = append(c.K[l], make([][]float32, grow)...)
 			c.V[l] = append(c.V[l], make([][]float32, grow)...)
+		}
+		for l := range c.K16 {
+			c.K16[l] = append(c.K16[l], make([][]uint16, grow)...)
+			c.V16[l] = append(c.V16[l], make([][]uint16, grow)...)
 		}
 		c.Width = append(c.Width, make([]int, grow)...)
 		c.Capacity = shift + o.Capacity
@@ -74,10 +79,7 @@ func (c *KVCache) AdoptRows(o *KVCache, shift int) error {
 			used[s] = true
 			nr := first + r
 			c.table[nr] = append(c.table[nr], int32(s))
-			for l := 0; l < c.Layers; l++ {
-				copy(c.K[l][t][s*c.Dim:(s+1)*c.Dim], o.Key(l, r, ot))
-				copy(c.V[l][t][s*c.Dim:(s+1)*c.Dim], o.Value(l, r, ot))
-			}
+			c.copySlot(t, s, o, r, ot)
 		}
 	}
 	for r := 0; r < o.Rows(); r++ {
@@ -101,6 +103,11 @@ func (c *KVCache) DropLeading(n int) error {
 	for _, store := range [][][][]float32{c.K, c.V} {
 		for l := range store {
 			store[l] = append(store[l][n:], make([][]float32, n)...)
+		}
+	}
+	for _, store := range [][][][]uint16{c.K16, c.V16} {
+		for l := range store {
+			store[l] = append(store[l][n:], make([][]uint16, n)...)
 		}
 	}
 	c.Width = append(c.Width[n:], make([]int, n)...)

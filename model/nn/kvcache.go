@@ -17,18 +17,22 @@ import "fmt"
 // without disturbing the others.
 //
 // The slot tables live on the host; the values live where the Ops that made
-// the cache (Ops.NewKVCache) keep them: K and V on the host for the CPU, or
-// device memory an implementation keys by the *KVCache (K and V nil; it
-// follows Width, the slots each step has).
+// the cache (Ops.NewKVCache) keep them: K and V on the host in fp32, K16 and
+// V16 on the host in bf16 (NewKVCacheBF16: the CPU ops with bf16 weights,
+// half the memory), or device memory an implementation keys by the
+// *KVCache (all four nil; it follows Width, the slots each step has).
 type KVCache struct {
 	Layers, Dim, Capacity int
 	// Slots is how many rows a step is made for at first (it widens when
 	// more rows need it).
 	Slots int
-	// K and V are each layer's host storage per step, [Slots(t)][Dim]
-	// (nil until reserved; K and V nil when an implementation keeps the
-	// values on a device).
+	// K and V are each layer's fp32 host storage per step, [Slots(t)][Dim]
+	// (nil until reserved; K and V nil when the values are bf16 or kept
+	// on a device).
 	K, V [][][]float32
+	// K16 and V16 are the bf16 host storage of a cache made by
+	// NewKVCacheBF16, laid out as K and V (nil otherwise).
+	K16, V16 [][][]uint16
 	// Width is each step's number of slots (0 until reserved).
 	Width []int
 
@@ -45,6 +49,18 @@ func NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
 	for i := 0; i < layers; i++ {
 		c.K = append(c.K, make([][]float32, capacity))
 		c.V = append(c.V, make([][]float32, capacity))
+	}
+	return c
+}
+
+// NewKVCacheBF16 is NewKVCache with the values stored in bf16 (rounded to
+// nearest even when written, widened to fp32 when read): half the memory
+// of an fp32 cache, as a bf16 model keeps its cache.
+func NewKVCacheBF16(layers, rows, slots, dim, capacity int) *KVCache {
+	c := NewKVTables(layers, rows, slots, dim, capacity)
+	for i := 0; i < layers; i++ {
+		c.K16 = append(c.K16, make([][]uint16, capacity))
+		c.V16 = append(c.V16, make([][]uint16, capacity))
 	}
 	return c
 }
@@ -75,14 +91,34 @@ func (c *KVCache) MaxLen() int {
 // Slot returns where step t of row r is stored in each layer's storage.
 func (c *KVCache) Slot(r, t int) int { return int(c.table[r][t]) }
 
-// Key returns the keys of step t of row r in a layer (host storage).
+// DType is the element type of the host storage: BF16 for a cache made by
+// NewKVCacheBF16, F32 otherwise.
+func (c *KVCache) DType() DType {
+	if c.K16 != nil {
+		return BF16
+	}
+	return F32
+}
+
+// host reports whether the values are on the host (fp32 or bf16).
+func (c *KVCache) host() bool { return c.K != nil || c.K16 != nil }
+
+// Key returns the keys of step t of row r in a layer, in place (fp32 host
+// storage; ReadKey reads any host storage).
 func (c *KVCache) Key(layer, r, t int) []float32 {
+	if c.K == nil {
+		panic(fmt.Sprintf("nn: KVCache.Key on a cache without fp32 host storage (%s)", c.DType()))
+	}
 	s := int(c.table[r][t]) * c.Dim
 	return c.K[layer][t][s : s+c.Dim]
 }
 
-// Value returns the values of step t of row r in a layer (host storage).
+// Value returns the values of step t of row r in a layer, in place (fp32
+// host storage; ReadValue reads any host storage).
 func (c *KVCache) Value(layer, r, t int) []float32 {
+	if c.V == nil {
+		panic(fmt.Sprintf("nn: KVCache.Value on a cache without fp32 host storage (%s)", c.DType()))
+	}
 	s := int(c.table[r][t]) * c.Dim
 	return c.V[layer][t][s : s+c.Dim]
 }
@@ -153,6 +189,13 @@ func (c *KVCache) widen(t, width int) {
 	for _, store := range [][][][]float32{c.K, c.V} {
 		for _, layer := range store {
 			nw := make([]float32, width*c.Dim)
+			copy(nw, layer[t])
+			layer[t] = nw
+		}
+	}
+	for _, store := range [][][][]uint16{c.K16, c.V16} {
+		for _, layer := range store {
+			nw := make([]uint16, width*c.Dim)
 			copy(nw, layer[t])
 			layer[t] = nw
 		}

@@ -1,22 +1,74 @@
 package nn
 
 import (
-	"blipflow/model/blas"
 	"fmt"
 	"testing"
+
+	"blipflow/model/blas"
 )
 
-// put writes value v for every layer's keys at step t of row r.
-func put(c *KVCache, r, t int, v float32) {
-	for l := range c.K {
-		c.Key(l, r, t)[0] = v
+// storages are the two host storages; the cache's bookkeeping tests run
+// on both (with values bf16 holds exactly: integers up to 256).
+var storages = []struct {
+	name string
+	new  func(layers, rows, slots, dim, capacity int) *KVCache
+}{
+	{"fp32", NewKVCache},
+	{"bf16", NewKVCacheBF16},
+}
+
+// eachStorage runs test as a subtest for each host storage.
+func eachStorage(t *testing.T, test func(t *testing.T, newCache func(layers, rows, slots, dim, capacity int) *KVCache)) {
+	for _, st := range storages {
+		t.Run(st.name, func(t *testing.T) { test(t, st.new) })
 	}
 }
 
-func get(c *KVCache, r, t int) float32 { return c.Key(0, r, t)[0] }
+// rowOf returns Dim copies of v.
+func rowOf(c *KVCache, v float32) []float32 {
+	row := make([]float32, c.Dim)
+	for i := range row {
+		row[i] = v
+	}
+	return row
+}
 
-func TestKVCacheSelectSharesSteps(t *testing.T) {
-	c := NewKVCache(2, 2, 6, 1, 8)
+// put writes value v for every layer's keys at step t of row r.
+func put(c *KVCache, r, t int, v float32) {
+	for l := 0; l < c.Layers; l++ {
+		c.WriteKey(l, r, t, rowOf(c, v))
+	}
+}
+
+// get returns the first key of step t of row r in layer 0.
+func get(c *KVCache, r, t int) float32 { return key(c, 0, r, t) }
+
+// key and value return the first key (value) of step t of row r in a layer.
+func key(c *KVCache, l, r, t int) float32 {
+	row := make([]float32, c.Dim)
+	c.ReadKey(row, l, r, t)
+	return row[0]
+}
+
+func value(c *KVCache, l, r, t int) float32 {
+	row := make([]float32, c.Dim)
+	c.ReadValue(row, l, r, t)
+	return row[0]
+}
+
+// storageAt returns the address of the first stored key, whichever the
+// storage.
+func storageAt(c *KVCache) any {
+	if c.K16 != nil {
+		return &c.K16[0][0][0]
+	}
+	return &c.K[0][0][0]
+}
+
+func TestKVCacheSelectSharesSteps(t *testing.T) { eachStorage(t, testKVCacheSelectSharesSteps) }
+
+func testKVCacheSelectSharesSteps(t *testing.T, newCache func(layers, rows, slots, dim, capacity int) *KVCache) {
+	c := newCache(2, 2, 6, 1, 8)
 	at, err := c.Reserve(2) // a 2-step prompt per row
 	if err != nil || fmt.Sprint(at) != "[0 0]" {
 		t.Fatalf("Reserve = %v, %v", at, err)
@@ -26,12 +78,12 @@ func TestKVCacheSelectSharesSteps(t *testing.T) {
 			put(c, r, s, float32(10*r+s))
 		}
 	}
-	storage := &c.K[0][0][0]
+	storage := storageAt(c)
 	// Three beams per row: rows repeat, sharing the prompt's slots.
 	if err := c.Select([]int{0, 0, 0, 1, 1, 1}); err != nil {
 		t.Fatal(err)
 	}
-	if &c.K[0][0][0] != storage {
+	if storageAt(c) != storage {
 		t.Fatal("Select moved the storage")
 	}
 	if c.Slot(1, 0) != c.Slot(0, 0) || get(c, 4, 1) != 11 {
@@ -87,18 +139,20 @@ func TestKVCacheSelectSharesSteps(t *testing.T) {
 	}
 }
 
-func TestKVCacheGrowsSlots(t *testing.T) {
-	c := NewKVCache(1, 1, 1, 2, 4)
+func TestKVCacheGrowsSlots(t *testing.T) { eachStorage(t, testKVCacheGrowsSlots) }
+
+func testKVCacheGrowsSlots(t *testing.T, newCache func(layers, rows, slots, dim, capacity int) *KVCache) {
+	c := newCache(1, 1, 1, 2, 4)
 	if _, err := c.Reserve(1); err != nil {
 		t.Fatal(err)
 	}
-	c.Key(0, 0, 0)[0] = 7
+	put(c, 0, 0, 7)
 	c.AddRows(2)
 	if _, err := c.Reserve(1); err != nil {
 		t.Fatal(err)
 	}
-	if c.Width[0] < 3 || c.Key(0, 0, 0)[0] != 7 {
-		t.Fatalf("step 0 has %d slots, kept value %v", c.Width[0], c.Key(0, 0, 0)[0])
+	if c.Width[0] < 3 || get(c, 0, 0) != 7 {
+		t.Fatalf("step 0 has %d slots, kept value %v", c.Width[0], get(c, 0, 0))
 	}
 }
 
@@ -142,6 +196,17 @@ func TestCachedAttentionMatchesAttention(t *testing.T) {
 }
 
 func TestAdoptRowsKeepsEveryRowsValues(t *testing.T) {
+	for _, into := range storages {
+		for _, from := range storages {
+			t.Run(from.name+" into "+into.name, func(t *testing.T) { testAdoptRowsKeepsEveryRowsValues(t, into.new, from.new) })
+		}
+	}
+}
+
+// testAdoptRowsKeepsEveryRowsValues adopts rows of a cache made by
+// newJoining into one made by newRunning (values: tag 64, 128 or 192 plus
+// 16·row + 4·layer + step, integers bf16 holds exactly).
+func testAdoptRowsKeepsEveryRowsValues(t *testing.T, newRunning, newJoining func(layers, rows, slots, dim, capacity int) *KVCache) {
 	const layers, dim = 2, 3
 	fill := func(c *KVCache, tag float32) {
 		pos, err := c.Reserve(1)
@@ -150,23 +215,22 @@ func TestAdoptRowsKeepsEveryRowsValues(t *testing.T) {
 		}
 		for r := range pos {
 			for l := 0; l < layers; l++ {
-				for i := range c.Key(l, r, pos[r]) {
-					c.Key(l, r, pos[r])[i] = tag + float32(100*r+10*l+pos[r])
-					c.Value(l, r, pos[r])[i] = -(tag + float32(100*r+10*l+pos[r]))
-				}
+				v := tag + float32(16*r+4*l+pos[r])
+				c.WriteKey(l, r, pos[r], rowOf(c, v))
+				c.WriteValue(l, r, pos[r], rowOf(c, -v))
 			}
 		}
 	}
-	running := NewKVCache(layers, 2, 2, dim, 4)
+	running := newRunning(layers, 2, 2, dim, 4)
 	for i := 0; i < 3; i++ {
-		fill(running, 1000)
+		fill(running, 64)
 	}
 	if err := running.Select([]int{1}); err != nil { // row 0 left
 		t.Fatal(err)
 	}
-	joining := NewKVCache(layers, 2, 2, dim, 6)
+	joining := newJoining(layers, 2, 2, dim, 6)
 	for i := 0; i < 2; i++ {
-		fill(joining, 2000)
+		fill(joining, 128)
 	}
 	if err := running.AdoptRows(joining, 0); err != nil {
 		t.Fatal(err)
@@ -177,41 +241,48 @@ func TestAdoptRowsKeepsEveryRowsValues(t *testing.T) {
 	check := func(r, src, steps int, tag float32) {
 		for s := 0; s < steps; s++ {
 			for l := 0; l < layers; l++ {
-				want := tag + float32(100*src+10*l+s)
-				if k, v := running.Key(l, r, s)[0], running.Value(l, r, s)[0]; k != want || v != -want {
+				want := tag + float32(16*src+4*l+s)
+				if k, v := key(running, l, r, s), value(running, l, r, s); k != want || v != -want {
 					t.Errorf("row %d step %d layer %d: k %v v %v, want %v", r, s, l, k, v, want)
 				}
 			}
 		}
 	}
-	check(0, 1, 3, 1000)
-	check(1, 0, 2, 2000)
-	check(2, 1, 2, 2000)
+	check(0, 1, 3, 64)
+	check(1, 0, 2, 128)
+	check(2, 1, 2, 128)
 	// The rows grow on together after joining.
-	fill(running, 3000)
-	check(0, 1, 3, 1000)
-	check(1, 0, 2, 2000)
-	if err := running.AdoptRows(NewKVCache(layers+1, 1, 1, dim, 4), 0); err == nil {
+	fill(running, 192)
+	check(0, 1, 3, 64)
+	check(1, 0, 2, 128)
+	if err := running.AdoptRows(newJoining(layers+1, 1, 1, dim, 4), 0); err == nil {
 		t.Error("adopting rows of another shape succeeded")
+	}
+	if err := running.AdoptRows(NewKVTables(layers, 1, 1, dim, 4), 0); err == nil {
+		t.Error("adopting rows of a cache without host storage succeeded")
 	}
 }
 
 func TestAdoptRowsShiftedAndDropLeading(t *testing.T) {
+	eachStorage(t, testAdoptRowsShiftedAndDropLeading)
+}
+
+func testAdoptRowsShiftedAndDropLeading(t *testing.T, newCache func(layers, rows, slots, dim, capacity int) *KVCache) {
 	const layers, dim = 1, 2
-	running := NewKVCache(layers, 1, 1, dim, 5)
-	joining := NewKVCache(layers, 1, 1, dim, 3)
+	running := newCache(layers, 1, 1, dim, 5)
+	joining := newCache(layers, 1, 1, dim, 3)
 	for i, c := range []*KVCache{running, running, running, joining} {
 		pos, err := c.Reserve(1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Key(0, 0, pos[0])[0] = float32(10*i + 1)
+		put(c, 0, pos[0], float32(10*i+1))
 	}
 	if err := running.AdoptRows(joining, 3); err != nil {
 		t.Fatal(err)
 	}
-	if running.Len(1) != 4 || running.Key(0, 1, 3)[0] != 31 || running.Capacity != 6 {
-		t.Fatalf("shifted row: %d steps, step 3 key %v, capacity %d", running.Len(1), running.Key(0, 1, 3)[0], running.Capacity)
+	if running.Len(1) != 4 || get(running, 1, 3) != 31 || running.Capacity != 6 {
+		t.Fatalf("shifted row: %d steps, step 3 key %v, capacity %d", running.Len(1), get(running, 1, 3), running.Capacity)
 	}
 	if err := running.Select([]int{1}); err != nil {
 		t.Fatal(err)
@@ -219,8 +290,8 @@ func TestAdoptRowsShiftedAndDropLeading(t *testing.T) {
 	if err := running.DropLeading(3); err != nil {
 		t.Fatal(err)
 	}
-	if running.Len(0) != 1 || running.Key(0, 0, 0)[0] != 31 {
-		t.Fatalf("after dropping the padding: %d steps, key %v", running.Len(0), running.Key(0, 0, 0)[0])
+	if running.Len(0) != 1 || get(running, 0, 0) != 31 {
+		t.Fatalf("after dropping the padding: %d steps, key %v", running.Len(0), get(running, 0, 0))
 	}
 	if _, err := running.Reserve(5); err != nil {
 		t.Errorf("capacity not kept after dropping steps: %v", err)

@@ -275,8 +275,13 @@ func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
 	}, ids)
 }
 
-// NewKVCache implements Ops: the values live on the host.
+// NewKVCache implements Ops: the values live on the host, in bf16 when the
+// weights are bf16 (as a bf16 model keeps its cache: half the memory) and
+// in fp32 otherwise.
 func (c *CPU) NewKVCache(layers, rows, slots, dim, capacity int) *KVCache {
+	if c.DType == BF16 {
+		return NewKVCacheBF16(layers, rows, slots, dim, capacity)
+	}
 	return NewKVCache(layers, rows, slots, dim, capacity)
 }
 
