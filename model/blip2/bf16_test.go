@@ -22,7 +22,12 @@ import (
 // largest output stays below L·u, L the bf16 products on the longest path:
 // vision 2 blocks × 4 products + the patch embedding; the Q-Former (fp32)
 // reads the vision output; the logits add 2 OPT blocks × 6 products and the
-// head. Measured errors are 1–5 u, well inside.
+// head. The bf16 KV cache rounds each layer's keys and values once more
+// (at most u each, moving a score by at most u of Σ|q·k| and an attention
+// output by at most about u of the largest value: see
+// nn.TestCachedAttentionBF16), one more rounding beside each of two of the
+// six products counted per block, inside the same L·u. Measured errors are
+// 1–5 u, well inside.
 const bf16Unit = 1.0 / 512
 
 // relErr returns the largest absolute difference relative to the largest

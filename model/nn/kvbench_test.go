@@ -32,16 +32,14 @@ func decodeCache(tb testing.TB, bf bool, layers, rows, steps int) (*KVCache, []f
 
 // BenchmarkCachedAttentionStep times one decode step's attention of one
 // layer (blip2-opt-2.7b: 32 heads of 80, 43 cached steps) at batch 32 over
-// an fp32 and a bf16 cache. The calls cycle through 8 layers' caches (112
+// an fp32 and a bf16 cache ("fp32-per-head": the fp32 step one row and
+// head at a time, on one core, as a reference). The calls cycle through 8 layers' caches (112
 // or 56 MB) so that, as in a decode, the keys come from memory rather than
 // from a cache the previous call warmed.
 func BenchmarkCachedAttentionStep(b *testing.B) {
 	const layers, rows, steps = 8, 32, 43
-	for _, bf := range []bool{false, true} {
-		name := "fp32"
-		if bf {
-			name = "bf16"
-		}
+	for _, name := range []string{"fp32-per-head", "fp32", "bf16"} {
+		bf := name == "bf16"
 		c, q := decodeCache(b, bf, layers, rows, steps)
 		spec := AttentionSpec{Heads: 32, HeadDim: 80, Scale: 0.1}
 		out := make([]float32, len(q))
@@ -53,7 +51,12 @@ func BenchmarkCachedAttentionStep(b *testing.B) {
 			b.SetBytes(int64(bytes))
 			l := 0
 			for b.Loop() {
-				(&cachedAttn{cache: c, layer: l, spec: spec, b: rows, tq: 1, q: q}).step(out)
+				a := &cachedAttn{cache: c, layer: l, spec: spec, b: rows, tq: 1, q: q}
+				if name == "fp32-per-head" {
+					stepPerHead(a, out)
+				} else {
+					a.step(out)
+				}
 				l = (l + 1) % layers
 			}
 		})
