@@ -156,6 +156,11 @@ func (a *cachedAttn) step(out []float32) {
 			r, g := u/groups, u%groups
 			h0, h1 := g*per, min(heads, (g+1)*per)
 			nh, n := h1-h0, a.cache.Len(r)
+			o := out[r*hd+h0*dh : r*hd+h1*dh]
+			clear(o)
+			if n == 0 { // nothing cached: nothing to attend to
+				continue
+			}
 			q := a.q[r*hd+h0*dh : r*hd+h1*dh]
 			for t := 0; t < n; t++ { // scores[h*n+t]: head h0+h, step t
 				s := a.cache.Slot(r, t)*a.cache.Dim + h0*dh
@@ -184,8 +189,6 @@ func (a *cachedAttn) step(out []float32) {
 				}
 				softmaxRow(sc)
 			}
-			o := out[r*hd+h0*dh : r*hd+h1*dh]
-			clear(o)
 			for t := 0; t < n; t++ {
 				s := a.cache.Slot(r, t)*a.cache.Dim + h0*dh
 				if bf {
