@@ -119,9 +119,7 @@ func activate(a Activation, x []float32) {
 		s := x[lo:hi]
 		switch a {
 		case GELU:
-			for i, v := range s {
-				s[i] = 0.5 * v * (1 + erf32(v*math.Sqrt2/2))
-			}
+			geluErf(s)
 		case GELUTanh:
 			const c = 0.7978845608028654 // sqrt(2/pi)
 			for i, v := range s {
@@ -164,8 +162,9 @@ func erf32(x float32) float32 {
 	return p / q
 }
 
-// softmaxRow replaces s with softmax(s), computed stably.
-func softmaxRow(s []float32) {
+// softmaxRowGo replaces s with softmax(s), computed stably; softmaxRow
+// (elementwise.go) runs it where no vector kernel can.
+func softmaxRowGo(s []float32) {
 	m := s[0]
 	for _, v := range s[1:] {
 		if v > m {

@@ -1,0 +1,34 @@
+package nn
+
+import "math"
+
+// geluErf applies the exact (erf) GELU to s in place, with the AVX-512
+// kernel where the CPU has one and geluErfGo elsewhere.
+func geluErf(s []float32) {
+	if haveAVX512Elementwise {
+		if len(s) > 0 {
+			geluErfAVX512(&s[0], len(s))
+		}
+		return
+	}
+	geluErfGo(s)
+}
+
+// geluErfGo is the portable GELU: 0.5·v·(1 + erf(v/√2)) with erf32.
+func geluErfGo(s []float32) {
+	for i, v := range s {
+		s[i] = 0.5 * v * (1 + erf32(v*math.Sqrt2/2))
+	}
+}
+
+// softmaxRow replaces s with softmax(s), computed stably: with the AVX-512
+// kernel where the CPU has one (it sums the exponentials in 16 lanes, so
+// the sum may differ from softmaxRowGo's in the last bits), softmaxRowGo
+// elsewhere.
+func softmaxRow(s []float32) {
+	if haveAVX512Elementwise && len(s) > 0 {
+		softmaxAVX512(&s[0], len(s))
+		return
+	}
+	softmaxRowGo(s)
+}

@@ -1,0 +1,19 @@
+//go:build amd64 && !purego
+
+package nn
+
+import "golang.org/x/sys/cpu"
+
+// haveAVX512Elementwise reports whether the AVX-512F elementwise kernels
+// (elementwise_amd64.s) can run here.
+var haveAVX512Elementwise = cpu.X86.HasAVX512F
+
+// geluErfAVX512 is geluErfGo on n floats at x, 16 lanes at a time.
+//
+//go:noescape
+func geluErfAVX512(x *float32, n int)
+
+// softmaxAVX512 is softmaxRowGo on n >= 1 floats at s.
+//
+//go:noescape
+func softmaxAVX512(s *float32, n int)

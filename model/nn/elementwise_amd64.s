@@ -1,0 +1,227 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX-512F kernels for the elementwise float32 operations of kernels.go.
+// Each evaluates the same formula as its Go reference (geluErfGo with
+// erf32, softmaxRowGo with exp32), with the same float32 constants, 16
+// lanes at a time; polynomials use fused multiply-adds, so results may
+// differ from the Go code in the last bit or two. Lengths that are not a
+// multiple of 16 finish with one masked load and store (K1).
+
+// BCAST puts the float32 with bits imm in every lane of z.
+#define BCAST(imm, z) MOVL imm, AX; VPBROADCASTD AX, z
+
+// TAILMASK sets K1 to the low n&15 bits, n in CX (clobbers AX, BX).
+#define TAILMASK MOVQ CX, BX; ANDQ $15, CX; MOVL $1, AX; SHLL CX, AX; DECL AX; KMOVW AX, K1; MOVQ BX, CX
+
+// GELU replaces Z0 with 0.5·v·(1 + erf32(v·√2/2)), v = Z0, step by step
+// as geluErfGo: x = v·float32(√2)/2, clamped to [-4, 4] (the min and max
+// take x as their second operand, so a NaN x stays NaN), erf = x·p(x²)/q(x²)
+// by Horner with FMAs and a true division, then (0.5·v)·(1 + erf). It uses
+// Z1-Z4 and the constants in Z15-Z31 that geluErfAVX512 loads.
+#define GELU \
+	VMULPS  Z16, Z0, Z1; \
+	VMULPS  Z17, Z1, Z1; \
+	VMINPS  Z1, Z19, Z1; \
+	VMAXPS  Z1, Z20, Z1; \
+	VMULPS  Z1, Z1, Z2; \
+	VMOVAPS Z21, Z3; \
+	VFMADD213PS Z22, Z2, Z3; \
+	VFMADD213PS Z23, Z2, Z3; \
+	VFMADD213PS Z24, Z2, Z3; \
+	VFMADD213PS Z25, Z2, Z3; \
+	VFMADD213PS Z26, Z2, Z3; \
+	VFMADD213PS Z27, Z2, Z3; \
+	VMULPS  Z1, Z3, Z3; \
+	VMOVAPS Z15, Z4; \
+	VFMADD213PS Z28, Z2, Z4; \
+	VFMADD213PS Z29, Z2, Z4; \
+	VFMADD213PS Z30, Z2, Z4; \
+	VFMADD213PS Z31, Z2, Z4; \
+	VDIVPS  Z4, Z3, Z3; \
+	VADDPS  Z18, Z3, Z3; \
+	VMULPS  Z17, Z0, Z0; \
+	VMULPS  Z3, Z0, Z0
+
+// func geluErfAVX512(x *float32, n int)
+//
+// x[i] = 0.5·x[i]·(1 + erf32(x[i]·√2/2)) for i < n, in place. Requires AVX512F.
+TEXT ·geluErfAVX512(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	BCAST($0x3fb504f3, Z16) // float32(√2)
+	BCAST($0x3f000000, Z17) // 0.5
+	BCAST($0x3f800000, Z18) // 1
+	BCAST($0x40800000, Z19) // 4
+	BCAST($0xc0800000, Z20) // -4
+	BCAST($0xaf95df0b, Z21) // p coefficients, highest power first
+	BCAST($0x32edffee, Z22)
+	BCAST($0xb60cff51, Z23)
+	BCAST($0xb86ec2d2, Z24)
+	BCAST($0xba40ac63, Z25)
+	BCAST($0xbb41a1f6, Z26)
+	BCAST($0xbc83dbd4, Z27)
+	BCAST($0xb77460cd, Z15) // q coefficients, highest power first
+	BCAST($0xb95fbd29, Z28)
+	BCAST($0xbadc924e, Z29)
+	BCAST($0xbbf19bf8, Z30)
+	BCAST($0xbc69b6a7, Z31)
+	TAILMASK
+
+gelu_loop:
+	CMPQ CX, $16
+	JLT  gelu_tail
+	VMOVUPS (DI), Z0
+	GELU
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  gelu_loop
+
+gelu_tail:
+	TESTQ CX, CX
+	JEQ   gelu_done
+	VMOVUPS.Z (DI), K1, Z0
+	GELU
+	VMOVUPS Z0, K1, (DI)
+
+gelu_done:
+	VZEROUPPER
+	RET
+
+// EXP replaces Z1 (x = v - max, x <= 0 or NaN) with exp32(x), step by
+// step as exp32: k = int32(x·log2e - 0.5) (exp32's rounding for x <= 0;
+// x = 0 gives k = 0 on either of its branches), r = x - k·ln2hi - k·ln2lo,
+// p = 1 + r + r²·(Taylor terms to r⁵/5040), 2^k added to the exponent
+// bits, and 0 where x < -87. It uses Z2-Z5, K2 and the constants in
+// Z17-Z27 that softmaxAVX512 loads.
+#define EXP \
+	VCMPPS  $1, Z17, Z1, K2; \
+	VMULPS  Z18, Z1, Z2; \
+	VSUBPS  Z19, Z2, Z2; \
+	VCVTTPS2DQ Z2, Z3; \
+	VCVTDQ2PS Z3, Z4; \
+	VFNMADD231PS Z20, Z4, Z1; \
+	VFNMADD231PS Z21, Z4, Z1; \
+	VMOVAPS Z22, Z5; \
+	VFMADD213PS Z23, Z1, Z5; \
+	VFMADD213PS Z24, Z1, Z5; \
+	VFMADD213PS Z25, Z1, Z5; \
+	VFMADD213PS Z26, Z1, Z5; \
+	VFMADD213PS Z19, Z1, Z5; \
+	VMULPS  Z1, Z5, Z5; \
+	VFMADD213PS Z1, Z1, Z5; \
+	VADDPS  Z27, Z5, Z5; \
+	VPSLLD  $23, Z3, Z3; \
+	VPADDD  Z3, Z5, Z1; \
+	VPXORD  Z1, Z1, K2, Z1
+
+// func softmaxAVX512(s *float32, n int)
+//
+// s = softmax(s) for n >= 1 elements, as softmaxRowGo: the maximum (a NaN
+// s[0] makes every result NaN, later NaNs are skipped by it), exp32(v -
+// max), their sum and a multiplication by 1/sum. The sum is kept in 16
+// float32 lanes added pairwise at the end, not left to right. Requires
+// AVX512F.
+TEXT ·softmaxAVX512(SB), NOSPLIT, $0-16
+	MOVQ s+0(FP), SI
+	MOVQ n+8(FP), CX
+	TAILMASK
+	MOVQ CX, R8
+	ANDQ $-16, R8 // elements in full vectors
+
+	// Pass 1: the maximum, lanes starting from s[0] as m := s[0] does.
+	VBROADCASTSS (SI), Z0
+	MOVQ SI, DI
+	MOVQ R8, DX
+max_loop:
+	TESTQ DX, DX
+	JEQ   max_tail
+	VMOVUPS (DI), Z1
+	VMAXPS  Z0, Z1, Z0 // m = v > m ? v : m
+	ADDQ $64, DI
+	SUBQ $16, DX
+	JMP  max_loop
+max_tail:
+	CMPQ CX, R8
+	JEQ  max_reduce
+	VMOVUPS.Z (DI), K1, Z1
+	VMAXPS  Z0, Z1, K1, Z0
+max_reduce:
+	VEXTRACTF64X4 $1, Z0, Y1
+	VMAXPS    Y0, Y1, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VMAXPS    X0, X1, X0
+	VPERMILPS $0x4e, X0, X1
+	VMAXPS    X0, X1, X0
+	VPERMILPS $0xb1, X0, X1
+	VMAXPS    X0, X1, X0
+	VBROADCASTSS X0, Z0
+
+	// Pass 2: s[i] = exp32(s[i] - m), summed in Z8.
+	BCAST($0xc2ae0000, Z17) // -87
+	BCAST($0x3fb8aa3b, Z18) // log2e
+	BCAST($0x3f000000, Z19) // 0.5
+	BCAST($0x3f318000, Z20) // ln2hi
+	BCAST($0xb95e8083, Z21) // ln2lo
+	BCAST($0x39500d01, Z22) // 1/5040
+	BCAST($0x3ab60b61, Z23) // 1/720
+	BCAST($0x3c088889, Z24) // 1/120
+	BCAST($0x3d2aaaab, Z25) // 1/24
+	BCAST($0x3e2aaaab, Z26) // 1/6
+	BCAST($0x3f800000, Z27) // 1
+	VPXORD Z8, Z8, Z8
+	MOVQ SI, DI
+	MOVQ R8, DX
+exp_loop:
+	TESTQ DX, DX
+	JEQ   exp_tail
+	VMOVUPS (DI), Z1
+	VSUBPS  Z0, Z1, Z1
+	EXP
+	VMOVUPS Z1, (DI)
+	VADDPS  Z1, Z8, Z8
+	ADDQ $64, DI
+	SUBQ $16, DX
+	JMP  exp_loop
+exp_tail:
+	CMPQ CX, R8
+	JEQ  sum_reduce
+	VMOVUPS.Z (DI), K1, Z1
+	VSUBPS  Z0, Z1, Z1
+	EXP
+	VMOVUPS Z1, K1, (DI)
+	VADDPS  Z1, Z8, K1, Z8
+sum_reduce:
+	VEXTRACTF64X4 $1, Z8, Y1
+	VADDPS    Y8, Y1, Y8
+	VEXTRACTF128 $1, Y8, X1
+	VADDPS    X8, X1, X8
+	VPERMILPS $0x4e, X8, X1
+	VADDPS    X8, X1, X8
+	VPERMILPS $0xb1, X8, X1
+	VADDPS    X8, X1, X8
+	VBROADCASTSS X8, Z8
+	VDIVPS    Z8, Z27, Z8 // 1/sum in every lane
+
+	// Pass 3: s[i] *= 1/sum.
+	MOVQ SI, DI
+	MOVQ R8, DX
+scale_loop:
+	TESTQ DX, DX
+	JEQ   scale_tail
+	VMULPS (DI), Z8, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, DI
+	SUBQ $16, DX
+	JMP  scale_loop
+scale_tail:
+	CMPQ CX, R8
+	JEQ  softmax_done
+	VMOVUPS.Z (DI), K1, Z1
+	VMULPS  Z1, Z8, Z1
+	VMOVUPS Z1, K1, (DI)
+softmax_done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,303 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// Tolerances of the AVX-512 kernels against the Go code they vectorize,
+// from the measured maxima (see the test logs) with a little room: the
+// kernels evaluate the same formulas with FMAs, so a few roundings differ.
+const (
+	// geluMaxULP bounds |asm - go| in ulps of 0.5·|v|, the size 1 + erf is
+	// multiplied by (1 + erf near 0 cancels, so ulps of the result itself
+	// would blow up a last-bit difference in erf for v far below 0).
+	geluMaxULP = 2
+	// softmaxMaxULP bounds |asm - go| in ulps of the result: a bit or two
+	// from exp32, more from the sum's order (16 lanes against left to right).
+	softmaxMaxULP = 8
+)
+
+func requireAVX512(t testing.TB) {
+	if !haveAVX512Elementwise {
+		t.Skip("hardware: no AVX512F, the elementwise kernels cannot run")
+	}
+}
+
+// ulp is the spacing of float32 values at |x|.
+func ulp(x float32) float64 {
+	a := math.Abs(float64(x))
+	if a < math.SmallestNonzeroFloat32*(1<<24) { // subnormal range: a fixed step
+		return math.SmallestNonzeroFloat32
+	}
+	if math.IsInf(a, 0) || a > math.MaxFloat32 {
+		return math.Inf(1)
+	}
+	f := float32(a)
+	return float64(math.Nextafter32(f, float32(math.Inf(1))) - f)
+}
+
+// ulpDist is the number of float32 values between a and b.
+func ulpDist(a, b float32) int64 {
+	key := func(f float32) int64 {
+		u := int64(math.Float32bits(f))
+		if u&(1<<31) != 0 {
+			return -(u &^ (1 << 31))
+		}
+		return u
+	}
+	d := key(a) - key(b)
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// geluInputs are edge values, a fine sweep of [-12, 12] and random bit
+// patterns.
+func geluInputs() []float32 {
+	inf := float32(math.Inf(1))
+	nan := float32(math.NaN())
+	xs := []float32{0, float32(math.Copysign(0, -1)), inf, -inf, nan,
+		math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32, 1e-38, -1e-38, 1e-20, -1e-20,
+		1e-7, -1e-7, 0.5, -0.5, 1, -1, 3, -3, 4 * math.Sqrt2, -4 * math.Sqrt2, 6, -6, 10, -10, 100, -100,
+		1e30, -1e30, 2.5e38, -2.5e38, math.MaxFloat32, -math.MaxFloat32}
+	for x := float32(-12); x <= 12; x += 1.0 / 256 {
+		xs = append(xs, x)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		xs = append(xs, float32(r.NormFloat64()*3))
+		xs = append(xs, math.Float32frombits(r.Uint32()))
+	}
+	return xs
+}
+
+func TestGeluErfAVX512MatchesGo(t *testing.T) {
+	requireAVX512(t)
+	xs := geluInputs()
+	var worst float64
+	var worstAt float32
+	check := func(in []float32) {
+		want := append([]float32(nil), in...)
+		got := append([]float32(nil), in...)
+		geluErfGo(want)
+		if len(got) > 0 {
+			geluErfAVX512(&got[0], len(got))
+		}
+		for i, v := range in {
+			g, w := got[i], want[i]
+			if math.IsNaN(float64(g)) || math.IsNaN(float64(w)) {
+				if math.IsNaN(float64(g)) != math.IsNaN(float64(w)) {
+					t.Fatalf("gelu(%g): asm %g, go %g", v, g, w)
+				}
+				continue
+			}
+			if g == w {
+				continue
+			}
+			e := math.Abs(float64(g)-float64(w)) / ulp(0.5*v)
+			if e > worst {
+				worst, worstAt = e, v
+			}
+		}
+	}
+	check(xs)
+	// Every length 0..70 at every start offset mod 16 exercises the
+	// masked tail and unaligned loads; the canary after the slice must
+	// stay untouched.
+	for n := 0; n <= 70; n++ {
+		for off := 0; off < 16; off++ {
+			buf := append([]float32(nil), xs[off*97:off*97+off+n+1]...)
+			canary := buf[off+n]
+			check(buf[off : off+n])
+			got := append([]float32(nil), buf...)
+			geluErfAVX512(&got[off], n)
+			if math.Float32bits(got[off+n]) != math.Float32bits(canary) {
+				t.Fatalf("n=%d: the kernel wrote past the end", n)
+			}
+		}
+	}
+	t.Logf("max |asm - go| = %.3g ulp of 0.5·|v| (at v = %g)", worst, worstAt)
+	if worst > geluMaxULP {
+		t.Fatalf("max |asm - go| = %.3g ulp of 0.5·|v| at v = %g, want <= %d", worst, worstAt, geluMaxULP)
+	}
+}
+
+// TestGeluErfAccuracy bounds both GELUs against float64 math.Erf.
+func TestGeluErfAccuracy(t *testing.T) {
+	requireAVX512(t)
+	var xs []float32
+	for x := float32(-12); x <= 12; x += 1.0 / 1024 {
+		xs = append(xs, x)
+	}
+	goOut := append([]float32(nil), xs...)
+	asm := append([]float32(nil), xs...)
+	geluErfGo(goOut)
+	geluErfAVX512(&asm[0], len(asm))
+	var worstGo, worstAsm float64
+	for i, v := range xs {
+		want := 0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))
+		worstGo = math.Max(worstGo, math.Abs(float64(goOut[i])-want)/ulp(0.5*v))
+		worstAsm = math.Max(worstAsm, math.Abs(float64(asm[i])-want)/ulp(0.5*v))
+	}
+	t.Logf("max error against float64 erf, in ulp of 0.5·|v|: go %.3g, asm %.3g", worstGo, worstAsm)
+	if worstAsm > worstGo+1 {
+		t.Fatalf("asm GELU error %.3g ulp against float64, go %.3g", worstAsm, worstGo)
+	}
+}
+
+// softmaxRows are rows of lengths 1..70, 257 and 1000 with assorted
+// ranges, masked (-Inf) entries, underflowing exponentials and NaN/Inf.
+func softmaxRows() [][]float32 {
+	r := rand.New(rand.NewPCG(3, 4))
+	inf := float32(math.Inf(1))
+	var rows [][]float32
+	lengths := []int{257, 1000}
+	for n := 1; n <= 70; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, n := range lengths {
+		for _, scale := range []float64{1e-6, 1, 10, 200} {
+			row := make([]float32, n)
+			for i := range row {
+				row[i] = float32(r.NormFloat64() * scale)
+			}
+			rows = append(rows, row)
+			masked := append([]float32(nil), row...)
+			for i := range masked {
+				if i > 0 && r.IntN(3) == 0 {
+					masked[i] = -inf
+				}
+			}
+			rows = append(rows, masked)
+		}
+		rows = append(rows, make([]float32, n)) // all equal
+	}
+	nanFirst := []float32{float32(math.NaN()), 1, 2}
+	nanLater := make([]float32, 40)
+	nanLater[33] = float32(math.NaN())
+	withInf := make([]float32, 20)
+	withInf[17] = inf
+	allMasked := []float32{-inf, -inf, -inf}
+	return append(rows, nanFirst, nanLater, withInf, allMasked)
+}
+
+func TestSoftmaxAVX512MatchesGo(t *testing.T) {
+	requireAVX512(t)
+	var worst int64
+	for _, row := range softmaxRows() {
+		want := append([]float32(nil), row...)
+		got := append(append([]float32(nil), row...), 12345) // canary
+		softmaxRowGo(want)
+		softmaxAVX512(&got[0], len(row))
+		if got[len(row)] != 12345 {
+			t.Fatalf("n=%d: the kernel wrote past the end", len(row))
+		}
+		for i := range row {
+			g, w := got[i], want[i]
+			if math.IsNaN(float64(g)) || math.IsNaN(float64(w)) {
+				if math.IsNaN(float64(g)) != math.IsNaN(float64(w)) {
+					t.Fatalf("n=%d, element %d: asm %g, go %g", len(row), i, g, w)
+				}
+				continue
+			}
+			if d := ulpDist(g, w); d > worst {
+				worst = d
+			}
+		}
+	}
+	t.Logf("max |asm - go| = %d ulp", worst)
+	if worst > softmaxMaxULP {
+		t.Fatalf("max |asm - go| = %d ulp, want <= %d", worst, softmaxMaxULP)
+	}
+}
+
+// TestSoftmaxAccuracy bounds both softmaxes against float64.
+func TestSoftmaxAccuracy(t *testing.T) {
+	requireAVX512(t)
+	var worstGo, worstAsm float64
+	for _, row := range softmaxRows() {
+		m := math.Inf(-1)
+		for _, v := range row {
+			m = math.Max(m, float64(v))
+		}
+		if math.IsNaN(m) || math.IsInf(m, 0) {
+			continue
+		}
+		want := make([]float64, len(row))
+		var sum float64
+		for i, v := range row {
+			want[i] = math.Exp(float64(v) - m)
+			sum += want[i]
+		}
+		goOut := append([]float32(nil), row...)
+		asm := append([]float32(nil), row...)
+		softmaxRowGo(goOut)
+		softmaxAVX512(&asm[0], len(asm))
+		for i := range row {
+			w := want[i] / sum
+			if w < 1e-30 { // exp32 flushes below e^-87
+				continue
+			}
+			worstGo = math.Max(worstGo, math.Abs(float64(goOut[i])-w)/ulp(float32(w)))
+			worstAsm = math.Max(worstAsm, math.Abs(float64(asm[i])-w)/ulp(float32(w)))
+		}
+	}
+	t.Logf("max error against float64, in ulp: go %.3g, asm %.3g", worstGo, worstAsm)
+	if worstAsm > worstGo+1 {
+		t.Fatalf("asm softmax error %.3g ulp against float64, go %.3g", worstAsm, worstGo)
+	}
+}
+
+// BenchmarkGELU times the erf GELU on one goroutine over 16 rows of the
+// ViT-g MLP (6144 wide), the input copied back before each pass.
+func BenchmarkGELU(b *testing.B) {
+	src := NewRandomSource(1, 1).Shaped([]int{16 * 6144})
+	x := make([]float32, len(src))
+	kernels := map[string]func([]float32){"go": geluErfGo}
+	if haveAVX512Elementwise {
+		kernels["avx512"] = func(s []float32) { geluErfAVX512(&s[0], len(s)) }
+	}
+	for _, name := range []string{"go", "avx512"} {
+		k, ok := kernels[name]
+		if !ok {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				copy(x, src)
+				k(x)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/elem")
+		})
+	}
+}
+
+// BenchmarkSoftmaxRow times softmax over ViT-g attention rows (257 wide).
+func BenchmarkSoftmaxRow(b *testing.B) {
+	const n, rows = 257, 64
+	src := NewRandomSource(2, 3).Shaped([]int{n * rows})
+	x := make([]float32, len(src))
+	kernels := map[string]func([]float32){"go": softmaxRowGo}
+	if haveAVX512Elementwise {
+		kernels["avx512"] = func(s []float32) { softmaxAVX512(&s[0], len(s)) }
+	}
+	for _, name := range []string{"go", "avx512"} {
+		k, ok := kernels[name]
+		if !ok {
+			continue
+		}
+		b.Run(fmt.Sprint(name), func(b *testing.B) {
+			for b.Loop() {
+				copy(x, src)
+				for r := range rows {
+					k(x[r*n : (r+1)*n])
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/elem")
+		})
+	}
+}
