@@ -5,9 +5,11 @@
 // AVX-512F kernels for the elementwise float32 operations of kernels.go.
 // Each evaluates the same formula as its Go reference (geluErfGo with
 // erf32, softmaxRowGo with exp32), with the same float32 constants, 16
-// lanes at a time; polynomials use fused multiply-adds, so results may
-// differ from the Go code in the last bit or two. Lengths that are not a
-// multiple of 16 finish with one masked load and store (K1).
+// lanes at a time, operation for operation: multiply-adds stay a rounded
+// multiply and a rounded add, as the Go compiler emits them by default
+// (GOAMD64=v1), so each lane gives the Go code's bits. Only softmax's sum
+// is added in another order. Lengths that are not a multiple of 16 finish
+// with one masked load and store (K1).
 
 // BCAST puts the float32 with bits imm in every lane of z.
 #define BCAST(imm, z) MOVL imm, AX; VPBROADCASTD AX, z
@@ -18,7 +20,7 @@
 // GELU replaces Z0 with 0.5·v·(1 + erf32(v·√2/2)), v = Z0, step by step
 // as geluErfGo: x = v·float32(√2)/2, clamped to [-4, 4] (the min and max
 // take x as their second operand, so a NaN x stays NaN), erf = x·p(x²)/q(x²)
-// by Horner with FMAs and a true division, then (0.5·v)·(1 + erf). It uses
+// by Horner and a true division, then (0.5·v)·(1 + erf). It uses
 // Z1-Z4 and the constants in Z15-Z31 that geluErfAVX512 loads.
 #define GELU \
 	VMULPS  Z16, Z0, Z1; \
@@ -26,19 +28,27 @@
 	VMINPS  Z1, Z19, Z1; \
 	VMAXPS  Z1, Z20, Z1; \
 	VMULPS  Z1, Z1, Z2; \
-	VMOVAPS Z21, Z3; \
-	VFMADD213PS Z22, Z2, Z3; \
-	VFMADD213PS Z23, Z2, Z3; \
-	VFMADD213PS Z24, Z2, Z3; \
-	VFMADD213PS Z25, Z2, Z3; \
-	VFMADD213PS Z26, Z2, Z3; \
-	VFMADD213PS Z27, Z2, Z3; \
+	VMULPS  Z21, Z2, Z3; \
+	VADDPS  Z22, Z3, Z3; \
+	VMULPS  Z2, Z3, Z3; \
+	VADDPS  Z23, Z3, Z3; \
+	VMULPS  Z2, Z3, Z3; \
+	VADDPS  Z24, Z3, Z3; \
+	VMULPS  Z2, Z3, Z3; \
+	VADDPS  Z25, Z3, Z3; \
+	VMULPS  Z2, Z3, Z3; \
+	VADDPS  Z26, Z3, Z3; \
+	VMULPS  Z2, Z3, Z3; \
+	VADDPS  Z27, Z3, Z3; \
 	VMULPS  Z1, Z3, Z3; \
-	VMOVAPS Z15, Z4; \
-	VFMADD213PS Z28, Z2, Z4; \
-	VFMADD213PS Z29, Z2, Z4; \
-	VFMADD213PS Z30, Z2, Z4; \
-	VFMADD213PS Z31, Z2, Z4; \
+	VMULPS  Z15, Z2, Z4; \
+	VADDPS  Z28, Z4, Z4; \
+	VMULPS  Z2, Z4, Z4; \
+	VADDPS  Z29, Z4, Z4; \
+	VMULPS  Z2, Z4, Z4; \
+	VADDPS  Z30, Z4, Z4; \
+	VMULPS  Z2, Z4, Z4; \
+	VADDPS  Z31, Z4, Z4; \
 	VDIVPS  Z4, Z3, Z3; \
 	VADDPS  Z18, Z3, Z3; \
 	VMULPS  Z17, Z0, Z0; \
@@ -102,16 +112,23 @@ gelu_done:
 	VSUBPS  Z19, Z2, Z2; \
 	VCVTTPS2DQ Z2, Z3; \
 	VCVTDQ2PS Z3, Z4; \
-	VFNMADD231PS Z20, Z4, Z1; \
-	VFNMADD231PS Z21, Z4, Z1; \
-	VMOVAPS Z22, Z5; \
-	VFMADD213PS Z23, Z1, Z5; \
-	VFMADD213PS Z24, Z1, Z5; \
-	VFMADD213PS Z25, Z1, Z5; \
-	VFMADD213PS Z26, Z1, Z5; \
-	VFMADD213PS Z19, Z1, Z5; \
+	VMULPS  Z20, Z4, Z2; \
+	VSUBPS  Z2, Z1, Z1; \
+	VMULPS  Z21, Z4, Z2; \
+	VSUBPS  Z2, Z1, Z1; \
+	VMULPS  Z22, Z1, Z5; \
+	VADDPS  Z23, Z5, Z5; \
 	VMULPS  Z1, Z5, Z5; \
-	VFMADD213PS Z1, Z1, Z5; \
+	VADDPS  Z24, Z5, Z5; \
+	VMULPS  Z1, Z5, Z5; \
+	VADDPS  Z25, Z5, Z5; \
+	VMULPS  Z1, Z5, Z5; \
+	VADDPS  Z26, Z5, Z5; \
+	VMULPS  Z1, Z5, Z5; \
+	VADDPS  Z19, Z5, Z5; \
+	VMULPS  Z1, Z5, Z5; \
+	VMULPS  Z1, Z5, Z5; \
+	VADDPS  Z1, Z5, Z5; \
 	VADDPS  Z27, Z5, Z5; \
 	VPSLLD  $23, Z3, Z3; \
 	VPADDD  Z3, Z5, Z1; \
