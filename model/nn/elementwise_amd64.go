@@ -17,3 +17,8 @@ func geluErfAVX512(x *float32, n int)
 //
 //go:noescape
 func softmaxAVX512(s *float32, n int)
+
+// reluAVX512 is reluGo on n floats at x.
+//
+//go:noescape
+func reluAVX512(x *float32, n int)

@@ -242,3 +242,35 @@ scale_tail:
 softmax_done:
 	VZEROUPPER
 	RET
+
+// func reluAVX512(x *float32, n int)
+//
+// x[i] = 0 where x[i] < 0, for i < n, in place: max(0, v) with v as the
+// second operand, which a NaN or -0 v comes out of unchanged, as from the
+// Go loop. Requires AVX512F.
+TEXT ·reluAVX512(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	TAILMASK
+	VPXORD Z16, Z16, Z16
+
+relu_loop:
+	CMPQ CX, $16
+	JLT  relu_tail
+	VMOVUPS (DI), Z0
+	VMAXPS  Z0, Z16, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  relu_loop
+
+relu_tail:
+	TESTQ CX, CX
+	JEQ   relu_done
+	VMOVUPS.Z (DI), K1, Z0
+	VMAXPS  Z0, Z16, Z0
+	VMOVUPS Z0, K1, (DI)
+
+relu_done:
+	VZEROUPPER
+	RET

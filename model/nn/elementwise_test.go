@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -128,6 +127,24 @@ func TestGeluErfAVX512MatchesGo(t *testing.T) {
 	t.Logf("max |asm - go| = %.3g ulp of 0.5·|v| (at v = %g)", worst, worstAt)
 	if worst > geluMaxULP {
 		t.Fatalf("max |asm - go| = %.3g ulp of 0.5·|v| at v = %g, want <= %d", worst, worstAt, geluMaxULP)
+	}
+}
+
+func TestReluAVX512MatchesGo(t *testing.T) {
+	requireAVX512(t)
+	xs := geluInputs()
+	for n := 0; n <= 70; n++ {
+		for off := 0; off < 16; off += 5 {
+			buf := append([]float32(nil), xs[off*31:off*31+off+n+1]...)
+			want := append([]float32(nil), buf...)
+			reluGo(want[off : off+n])
+			reluAVX512(&buf[off], n)
+			for i := range buf {
+				if math.Float32bits(buf[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d, element %d (input %g): asm %g, go %g", n, i, xs[off*31+i], buf[i], want[i])
+				}
+			}
+		}
 	}
 }
 
@@ -286,15 +303,11 @@ func TestSoftmaxAccuracy(t *testing.T) {
 	}
 }
 
-// BenchmarkGELU times the erf GELU on one goroutine over 16 rows of the
-// ViT-g MLP (6144 wide), the input copied back before each pass.
-func BenchmarkGELU(b *testing.B) {
-	src := NewRandomSource(1, 1).Shaped([]int{16 * 6144})
+// benchKernels runs each kernel over a fresh copy of src per pass (the
+// copy is included; it is small beside the kernels) on one goroutine and
+// reports ns per element.
+func benchKernels(b *testing.B, src []float32, row int, kernels map[string]func([]float32)) {
 	x := make([]float32, len(src))
-	kernels := map[string]func([]float32){"go": geluErfGo}
-	if haveAVX512Elementwise {
-		kernels["avx512"] = func(s []float32) { geluErfAVX512(&s[0], len(s)) }
-	}
 	for _, name := range []string{"go", "avx512"} {
 		k, ok := kernels[name]
 		if !ok {
@@ -303,35 +316,38 @@ func BenchmarkGELU(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				copy(x, src)
-				k(x)
+				for r := 0; r < len(x); r += row {
+					k(x[r : r+row])
+				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/elem")
 		})
 	}
 }
 
-// BenchmarkSoftmaxRow times softmax over ViT-g attention rows (257 wide).
-func BenchmarkSoftmaxRow(b *testing.B) {
-	const n, rows = 257, 64
-	src := NewRandomSource(2, 3).Shaped([]int{n * rows})
-	x := make([]float32, len(src))
-	kernels := map[string]func([]float32){"go": softmaxRowGo}
+// asmKernel wraps an assembly kernel, where the CPU can run it, for
+// benchKernels.
+func asmKernel(kernels map[string]func([]float32), k func(*float32, int)) map[string]func([]float32) {
 	if haveAVX512Elementwise {
-		kernels["avx512"] = func(s []float32) { softmaxAVX512(&s[0], len(s)) }
+		kernels["avx512"] = func(s []float32) { k(&s[0], len(s)) }
 	}
-	for _, name := range []string{"go", "avx512"} {
-		k, ok := kernels[name]
-		if !ok {
-			continue
-		}
-		b.Run(fmt.Sprint(name), func(b *testing.B) {
-			for b.Loop() {
-				copy(x, src)
-				for r := range rows {
-					k(x[r*n : (r+1)*n])
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(x)), "ns/elem")
-		})
-	}
+	return kernels
+}
+
+// BenchmarkGELU times the erf GELU over 16 rows of the ViT-g MLP (6144).
+func BenchmarkGELU(b *testing.B) {
+	src := NewRandomSource(1, 1).Shaped([]int{16 * 6144})
+	benchKernels(b, src, len(src), asmKernel(map[string]func([]float32){"go": geluErfGo}, geluErfAVX512))
+}
+
+// BenchmarkReLU times ReLU over 16 rows of the OPT-2.7b MLP (10240).
+func BenchmarkReLU(b *testing.B) {
+	src := NewRandomSource(1, 1).Shaped([]int{16 * 10240})
+	benchKernels(b, src, len(src), asmKernel(map[string]func([]float32){"go": reluGo}, reluAVX512))
+}
+
+// BenchmarkSoftmaxRow times softmax over 64 ViT-g attention rows (257).
+func BenchmarkSoftmaxRow(b *testing.B) {
+	src := NewRandomSource(2, 3).Shaped([]int{64 * 257})
+	benchKernels(b, src, 257, asmKernel(map[string]func([]float32){"go": softmaxRowGo}, softmaxAVX512))
 }

@@ -130,11 +130,7 @@ func activate(a Activation, x []float32) {
 				s[i] = v / (1 + float32(math.Exp(float64(-1.702*v))))
 			}
 		case ReLU:
-			for i, v := range s {
-				if v < 0 {
-					s[i] = 0
-				}
-			}
+			relu(s)
 		}
 	})
 }
