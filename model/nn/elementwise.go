@@ -53,3 +53,84 @@ func softmaxRow(s []float32) {
 	}
 	softmaxRowGo(s)
 }
+
+// normRow applies the norm n to one row into o, with the AVX-512 kernels
+// where the CPU has them and the Go code elsewhere.
+func normRow(n *Norm, row, o []float32) {
+	if len(row) == 0 {
+		return
+	}
+	m, inv := normStats(n, row)
+	if !haveAVX512Elementwise {
+		normApplyGo(n, row, o, m, inv)
+		return
+	}
+	if n.RMS {
+		rmsNormAVX512(&row[0], &n.Gamma.Data[0], &o[0], len(row), inv)
+		return
+	}
+	layerNormAVX512(&row[0], &n.Gamma.Data[0], &n.Beta.Data[0], &o[0], len(row), m, inv)
+}
+
+// normStats is normStatsGo with the float64 sums taken 8 lanes at a time
+// where the CPU can; only the order of the float64 additions differs.
+func normStats(n *Norm, row []float32) (m, inv float32) {
+	if !haveAVX512Elementwise {
+		return normStatsGo(n, row)
+	}
+	d, main := len(row), len(row)&^7
+	var mean float64
+	if !n.RMS {
+		if main > 0 {
+			mean = sumF64AVX512(&row[0], main)
+		}
+		for _, v := range row[main:] {
+			mean += float64(v)
+		}
+		mean /= float64(d)
+	}
+	var ss float64
+	if main > 0 {
+		ss = sumSqDevF64AVX512(&row[0], main, mean)
+	}
+	for _, v := range row[main:] {
+		c := float64(v) - mean
+		ss += c * c
+	}
+	return float32(mean), float32(1 / math.Sqrt(ss/float64(d)+float64(n.Eps)))
+}
+
+// normStatsGo is a row's mean (0 for an RMS norm) and 1/sqrt(variance +
+// eps), both summed in float64 and rounded to float32.
+func normStatsGo(n *Norm, row []float32) (m, inv float32) {
+	d := len(row)
+	var mean float64
+	if !n.RMS {
+		for _, v := range row {
+			mean += float64(v)
+		}
+		mean /= float64(d)
+	}
+	var ss float64
+	for _, v := range row {
+		c := float64(v) - mean
+		ss += c * c
+	}
+	return float32(mean), float32(1 / math.Sqrt(ss/float64(d)+float64(n.Eps)))
+}
+
+// normApplyGo writes a normalized row: g·(v·inv) for an RMS norm,
+// (v-m)·inv·g + b for a layer norm.
+func normApplyGo(n *Norm, row, o []float32, m, inv float32) {
+	g := n.Gamma.Data
+	if n.RMS {
+		for i, v := range row {
+			o[i] = g[i] * (v * inv)
+		}
+		return
+	}
+	b := n.Beta.Data
+	for i, v := range row {
+		o[i] = (v-m)*inv*g[i] + b[i]
+	}
+}

@@ -22,3 +22,24 @@ func softmaxAVX512(s *float32, n int)
 //
 //go:noescape
 func reluAVX512(x *float32, n int)
+
+// sumF64AVX512 is the float64 sum of x[:n], n a multiple of 8.
+//
+//go:noescape
+func sumF64AVX512(x *float32, n int) float64
+
+// sumSqDevF64AVX512 is the float64 sum of (x[i]-mean)² over x[:n], n a
+// multiple of 8.
+//
+//go:noescape
+func sumSqDevF64AVX512(x *float32, n int, mean float64) float64
+
+// layerNormAVX512 is normApplyGo for a layer norm, over n floats.
+//
+//go:noescape
+func layerNormAVX512(x, gamma, beta, out *float32, n int, m, inv float32)
+
+// rmsNormAVX512 is normApplyGo for an RMS norm, over n floats.
+//
+//go:noescape
+func rmsNormAVX512(x, gamma, out *float32, n int, inv float32)

@@ -274,3 +274,159 @@ relu_tail:
 relu_done:
 	VZEROUPPER
 	RET
+
+// REDUCEPD adds the 8 float64 lanes of Z0 into the low lane of X0 (uses Z1).
+#define REDUCEPD \
+	VEXTRACTF64X4 $1, Z0, Y1; \
+	VADDPD    Y1, Y0, Y0; \
+	VEXTRACTF128 $1, Y0, X1; \
+	VADDPD    X1, X0, X0; \
+	VPERMILPD $1, X0, X1; \
+	VADDSD    X1, X0, X0
+
+// func sumF64AVX512(x *float32, n int) float64
+//
+// The sum of x[:n] in float64, n a multiple of 8, in 8 float64 lanes.
+// Requires AVX512F.
+TEXT ·sumF64AVX512(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z2, Z2, Z2
+sum_pair:
+	CMPQ CX, $16
+	JLT  sum_one
+	VCVTPS2PD (DI), Z3
+	VCVTPS2PD 32(DI), Z4
+	VADDPD Z3, Z0, Z0
+	VADDPD Z4, Z2, Z2
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  sum_pair
+sum_one:
+	CMPQ CX, $8
+	JLT  sum_reduce
+	VCVTPS2PD (DI), Z3
+	VADDPD Z3, Z0, Z0
+sum_reduce:
+	VADDPD Z2, Z0, Z0
+	REDUCEPD
+	MOVSD X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func sumSqDevF64AVX512(x *float32, n int, mean float64) float64
+//
+// The sum of (float64(x[i]) - mean)² for i < n, n a multiple of 8, in 8
+// float64 lanes (each square rounded before it is added, as in Go).
+// Requires AVX512F.
+TEXT ·sumSqDevF64AVX512(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+	VBROADCASTSD mean+16(FP), Z5
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z2, Z2, Z2
+ss_pair:
+	CMPQ CX, $16
+	JLT  ss_one
+	VCVTPS2PD (DI), Z3
+	VCVTPS2PD 32(DI), Z4
+	VSUBPD Z5, Z3, Z3
+	VSUBPD Z5, Z4, Z4
+	VMULPD Z3, Z3, Z3
+	VMULPD Z4, Z4, Z4
+	VADDPD Z3, Z0, Z0
+	VADDPD Z4, Z2, Z2
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  ss_pair
+ss_one:
+	CMPQ CX, $8
+	JLT  ss_reduce
+	VCVTPS2PD (DI), Z3
+	VSUBPD Z5, Z3, Z3
+	VMULPD Z3, Z3, Z3
+	VADDPD Z3, Z0, Z0
+ss_reduce:
+	VADDPD Z2, Z0, Z0
+	REDUCEPD
+	MOVSD X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func layerNormAVX512(x, gamma, beta, out *float32, n int, m, inv float32)
+//
+// out[i] = (x[i]-m)·inv·gamma[i] + beta[i] for i < n, each operation rounded as
+// in Go. Requires AVX512F.
+TEXT ·layerNormAVX512(SB), NOSPLIT, $0-48
+	MOVQ x+0(FP), SI
+	MOVQ gamma+8(FP), R8
+	MOVQ beta+16(FP), R9
+	MOVQ out+24(FP), DI
+	MOVQ n+32(FP), CX
+	VBROADCASTSS m+40(FP), Z16
+	VBROADCASTSS inv+44(FP), Z17
+	TAILMASK
+ln_loop:
+	CMPQ CX, $16
+	JLT  ln_tail
+	VMOVUPS (SI), Z0
+	VSUBPS  Z16, Z0, Z0
+	VMULPS  Z17, Z0, Z0
+	VMULPS  (R8), Z0, Z0
+	VADDPS  (R9), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  ln_loop
+ln_tail:
+	TESTQ CX, CX
+	JEQ   ln_done
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VSUBPS  Z16, Z0, Z0
+	VMULPS  Z17, Z0, Z0
+	VMULPS  Z1, Z0, Z0
+	VADDPS  Z2, Z0, Z0
+	VMOVUPS Z0, K1, (DI)
+ln_done:
+	VZEROUPPER
+	RET
+
+// func rmsNormAVX512(x, gamma, out *float32, n int, inv float32)
+//
+// out[i] = gamma[i]·(x[i]·inv) for i < n, each operation rounded as in Go.
+// Requires AVX512F.
+TEXT ·rmsNormAVX512(SB), NOSPLIT, $0-36
+	MOVQ x+0(FP), SI
+	MOVQ gamma+8(FP), R8
+	MOVQ out+16(FP), DI
+	MOVQ n+24(FP), CX
+	VBROADCASTSS inv+32(FP), Z17
+	TAILMASK
+rms_loop:
+	CMPQ CX, $16
+	JLT  rms_tail
+	VMULPS  (SI), Z17, Z0
+	VMULPS  (R8), Z0, Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, R8
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  rms_loop
+rms_tail:
+	TESTQ CX, CX
+	JEQ   rms_done
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS.Z (R8), K1, Z1
+	VMULPS  Z17, Z0, Z0
+	VMULPS  Z1, Z0, Z0
+	VMOVUPS Z0, K1, (DI)
+rms_done:
+	VZEROUPPER
+	RET

@@ -10,3 +10,17 @@ func geluErfAVX512(x *float32, n int) { panic("nn: no AVX-512 kernel on this pla
 func softmaxAVX512(s *float32, n int) { panic("nn: no AVX-512 kernel on this platform") }
 
 func reluAVX512(x *float32, n int) { panic("nn: no AVX-512 kernel on this platform") }
+
+func sumF64AVX512(x *float32, n int) float64 { panic("nn: no AVX-512 kernel on this platform") }
+
+func sumSqDevF64AVX512(x *float32, n int, mean float64) float64 {
+	panic("nn: no AVX-512 kernel on this platform")
+}
+
+func layerNormAVX512(x, gamma, beta, out *float32, n int, m, inv float32) {
+	panic("nn: no AVX-512 kernel on this platform")
+}
+
+func rmsNormAVX512(x, gamma, out *float32, n int, inv float32) {
+	panic("nn: no AVX-512 kernel on this platform")
+}

@@ -351,3 +351,68 @@ func BenchmarkSoftmaxRow(b *testing.B) {
 	src := NewRandomSource(2, 3).Shaped([]int{64 * 257})
 	benchKernels(b, src, 257, asmKernel(map[string]func([]float32){"go": softmaxRowGo}, softmaxAVX512))
 }
+
+// testNorm is a norm of width d with random gamma and beta.
+func testNorm(d int, rms bool, r *rand.Rand) *Norm {
+	g, b := make([]float32, d), make([]float32, d)
+	for i := range g {
+		g[i] = float32(1 + r.NormFloat64()*0.1)
+		b[i] = float32(r.NormFloat64() * 0.1)
+	}
+	return &Norm{Dim: d, Eps: 1e-6, Gamma: &Weight{Data: g}, Beta: &Weight{Data: b}, RMS: rms}
+}
+
+func TestNormAVX512MatchesGo(t *testing.T) {
+	requireAVX512(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	lengths := []int{1408, 2560}
+	for n := 1; n <= 70; n++ {
+		lengths = append(lengths, n)
+	}
+	var worstM, worstInv int64
+	for _, d := range lengths {
+		for _, rms := range []bool{false, true} {
+			for _, offset := range []float64{0, 3, 1000} {
+				nm := testNorm(d, rms, r)
+				row := make([]float32, d)
+				for i := range row {
+					row[i] = float32(offset + r.NormFloat64()*2)
+				}
+				m, inv := normStats(nm, row)
+				wm, winv := normStatsGo(nm, row)
+				worstM, worstInv = max(worstM, ulpDist(m, wm)), max(worstInv, ulpDist(inv, winv))
+				// The rows' outputs from the same statistics: the same bits.
+				want := make([]float32, d+1)
+				got := make([]float32, d+1)
+				got[d], want[d] = 12345, 12345 // canary
+				normApplyGo(nm, row, want, m, inv)
+				normRow(nm, row, got)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("d=%d rms=%v element %d: asm %g, go %g", d, rms, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	t.Logf("max |asm - go|: mean %d ulp, 1/sqrt(var+eps) %d ulp", worstM, worstInv)
+	if worstM > 1 || worstInv > 1 {
+		t.Fatalf("norm statistics differ by %d (mean) and %d (inverse deviation) ulp, want <= 1", worstM, worstInv)
+	}
+}
+
+// BenchmarkNorm times a layer norm over 16 ViT-g rows (1408).
+func BenchmarkNorm(b *testing.B) {
+	const d = 1408
+	nm := testNorm(d, false, rand.New(rand.NewPCG(7, 8)))
+	src := NewRandomSource(3, 1).Shaped([]int{16 * d})
+	out := make([]float32, d)
+	kernels := map[string]func([]float32){"go": func(row []float32) {
+		m, inv := normStatsGo(nm, row)
+		normApplyGo(nm, row, out, m, inv)
+	}}
+	if haveAVX512Elementwise {
+		kernels["avx512"] = func(row []float32) { normRow(nm, row, out) }
+	}
+	benchKernels(b, src, d, kernels)
+}

@@ -52,37 +52,13 @@ func linear(bl blas.Backend, l *Linear, x []float32, rows int, out []float32) {
 	bl.Sgemm(false, true, rows, l.Out, l.In, 1, x, l.In, l.W.Data, l.In, beta, out, l.Out)
 }
 
-// normalize applies a layer norm or RMS norm to each row of x.
+// normalize applies a layer norm or RMS norm to each row of x (normRow,
+// elementwise.go).
 func normalize(n *Norm, x []float32, rows int, out []float32) {
 	d := n.Dim
 	parallel(rows, 64, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			row, o := x[r*d:(r+1)*d], out[r*d:(r+1)*d]
-			var mean float64
-			if !n.RMS {
-				for _, v := range row {
-					mean += float64(v)
-				}
-				mean /= float64(d)
-			}
-			var ss float64
-			for _, v := range row {
-				c := float64(v) - mean
-				ss += c * c
-			}
-			inv := float32(1 / math.Sqrt(ss/float64(d)+float64(n.Eps)))
-			m := float32(mean)
-			g := n.Gamma.Data
-			if n.RMS {
-				for i, v := range row {
-					o[i] = g[i] * (v * inv)
-				}
-				continue
-			}
-			b := n.Beta.Data
-			for i, v := range row {
-				o[i] = (v-m)*inv*g[i] + b[i]
-			}
+			normRow(n, x[r*d:(r+1)*d], out[r*d:(r+1)*d])
 		}
 	})
 }
