@@ -21,6 +21,45 @@ func geluErfGo(s []float32) {
 	}
 }
 
+// geluTanh applies the tanh-approximated GELU to s in place, with the
+// AVX-512 kernel where the CPU has one and geluTanhGo elsewhere.
+func geluTanh(s []float32) {
+	if haveAVX512Elementwise {
+		if len(s) > 0 {
+			geluTanhAVX512(&s[0], len(s))
+		}
+		return
+	}
+	geluTanhGo(s)
+}
+
+// geluTanhGo is the portable tanh GELU, its tanh in float64.
+func geluTanhGo(s []float32) {
+	const c = 0.7978845608028654 // sqrt(2/pi)
+	for i, v := range s {
+		s[i] = 0.5 * v * (1 + float32(math.Tanh(float64(c*(v+0.044715*v*v*v)))))
+	}
+}
+
+// quickGELU applies x·σ(1.702x) to s in place, with the AVX-512 kernel
+// where the CPU has one and quickGeluGo elsewhere.
+func quickGELU(s []float32) {
+	if haveAVX512Elementwise {
+		if len(s) > 0 {
+			quickGeluAVX512(&s[0], len(s))
+		}
+		return
+	}
+	quickGeluGo(s)
+}
+
+// quickGeluGo is the portable quick GELU, its exponential in float64.
+func quickGeluGo(s []float32) {
+	for i, v := range s {
+		s[i] = v / (1 + float32(math.Exp(float64(-1.702*v))))
+	}
+}
+
 // relu zeroes the negative elements of s, with the AVX-512 kernel where
 // the CPU has one and reluGo elsewhere.
 func relu(s []float32) {

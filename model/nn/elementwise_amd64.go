@@ -43,3 +43,13 @@ func layerNormAVX512(x, gamma, beta, out *float32, n int, m, inv float32)
 //
 //go:noescape
 func rmsNormAVX512(x, gamma, out *float32, n int, inv float32)
+
+// geluTanhAVX512 is geluTanhGo on n floats at x.
+//
+//go:noescape
+func geluTanhAVX512(x *float32, n int)
+
+// quickGeluAVX512 is quickGeluGo on n floats at x.
+//
+//go:noescape
+func quickGeluAVX512(x *float32, n int)

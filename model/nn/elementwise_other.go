@@ -24,3 +24,7 @@ func layerNormAVX512(x, gamma, beta, out *float32, n int, m, inv float32) {
 func rmsNormAVX512(x, gamma, out *float32, n int, inv float32) {
 	panic("nn: no AVX-512 kernel on this platform")
 }
+
+func geluTanhAVX512(x *float32, n int) { panic("nn: no AVX-512 kernel on this platform") }
+
+func quickGeluAVX512(x *float32, n int) { panic("nn: no AVX-512 kernel on this platform") }

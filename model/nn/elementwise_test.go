@@ -12,10 +12,8 @@ import (
 // without FMA (GOAMD64 v1, the default); with GOAMD64=v3 the compiler may
 // fuse some of erf32's and exp32's multiply-adds and a last bit differs.
 const (
-	// geluMaxULP bounds |asm - go| in ulps of 0.5·|v|, the size 1 + erf is
-	// multiplied by (1 + erf near 0 cancels, so ulps of the result itself
-	// would blow up a last-bit difference in erf for v far below 0).
-	// Measured: 0 (GOAMD64=v1), 2 (v3).
+	// geluMaxULP bounds |asm - go| for the erf GELU in ulps of 0.5·|v|
+	// (halfV). Measured: 0 (GOAMD64=v1), 2 (v3).
 	geluMaxULP = 2
 	// softmaxMaxRel bounds the relative difference of each asm and Go
 	// result once their sums' difference is divided out, in units of
@@ -79,54 +77,85 @@ func geluInputs() []float32 {
 	return xs
 }
 
-func TestGeluErfAVX512MatchesGo(t *testing.T) {
+// activationCase is one activation's Go and assembly kernels and how far
+// apart they may be: maxErr of scale(v) ulps.
+type activationCase struct {
+	name   string
+	goFn   func([]float32)
+	asm    func(*float32, int)
+	scale  func(v, out float32) float32
+	maxErr float64
+}
+
+// halfV measures GELU errors in ulps of 0.5·|v|, the size 1 + erf (or 1 +
+// tanh) is multiplied by: near 0 that sum cancels, so ulps of the result
+// itself would blow up a last-bit difference in it for v far below 0.
+func halfV(v, _ float32) float32 { return 0.5 * v }
+
+func activationCases() []activationCase {
+	return []activationCase{
+		{"gelu", geluErfGo, geluErfAVX512, halfV, geluMaxULP},
+		// tanh and exp in float64 by a polynomial, rounded to float32 as
+		// math.Tanh's and math.Exp's are: a tie can round the other way.
+		// Measured 0 for both; gelu_tanh 2 with GOAMD64=v3, where the Go
+		// compiler fuses v + 0.044715·v·v·v.
+		{"gelu_tanh", geluTanhGo, geluTanhAVX512, halfV, 2},
+		{"quick_gelu", quickGeluGo, quickGeluAVX512, func(_, out float32) float32 { return out }, 1},
+	}
+}
+
+func TestActivationsAVX512MatchGo(t *testing.T) {
 	requireAVX512(t)
 	xs := geluInputs()
-	var worst float64
-	var worstAt float32
-	check := func(in []float32) {
-		want := append([]float32(nil), in...)
-		got := append([]float32(nil), in...)
-		geluErfGo(want)
-		if len(got) > 0 {
-			geluErfAVX512(&got[0], len(got))
-		}
-		for i, v := range in {
-			g, w := got[i], want[i]
-			if math.IsNaN(float64(g)) || math.IsNaN(float64(w)) {
-				if math.IsNaN(float64(g)) != math.IsNaN(float64(w)) {
-					t.Fatalf("gelu(%g): asm %g, go %g", v, g, w)
+	for _, c := range activationCases() {
+		t.Run(c.name, func(t *testing.T) {
+			var worst float64
+			var worstAt float32
+			check := func(in []float32) {
+				want := append([]float32(nil), in...)
+				got := append([]float32(nil), in...)
+				c.goFn(want)
+				if len(got) > 0 {
+					c.asm(&got[0], len(got))
 				}
-				continue
+				for i, v := range in {
+					g, w := got[i], want[i]
+					if math.IsNaN(float64(g)) || math.IsNaN(float64(w)) {
+						if math.IsNaN(float64(g)) != math.IsNaN(float64(w)) {
+							t.Fatalf("%s(%g): asm %g, go %g", c.name, v, g, w)
+						}
+						continue
+					}
+					if g == w {
+						continue
+					}
+					e := math.Abs(float64(g)-float64(w)) / ulp(c.scale(v, w))
+					if e > worst {
+						worst, worstAt = e, v
+					}
+				}
 			}
-			if g == w {
-				continue
+			check(xs)
+			// Every length 0..70 at every start offset mod 16 exercises the
+			// masked tail and unaligned loads; the canary after the slice
+			// must stay untouched.
+			for n := 0; n <= 70; n++ {
+				for off := 0; off < 16; off++ {
+					buf := append([]float32(nil), xs[off*97:off*97+off+n+1]...)
+					canary := buf[off+n]
+					check(buf[off : off+n])
+					got := append([]float32(nil), buf...)
+					c.asm(&got[off], n)
+					if math.Float32bits(got[off+n]) != math.Float32bits(canary) {
+						t.Fatalf("n=%d: the kernel wrote past the end", n)
+					}
+				}
 			}
-			e := math.Abs(float64(g)-float64(w)) / ulp(0.5*v)
-			if e > worst {
-				worst, worstAt = e, v
+			t.Logf("max |asm - go| = %.3g ulp (at v = %g)", worst, worstAt)
+			if worst > c.maxErr {
+				t.Fatalf("max |asm - go| = %.3g ulp at v = %g, want <= %g", worst, worstAt, c.maxErr)
 			}
-		}
-	}
-	check(xs)
-	// Every length 0..70 at every start offset mod 16 exercises the
-	// masked tail and unaligned loads; the canary after the slice must
-	// stay untouched.
-	for n := 0; n <= 70; n++ {
-		for off := 0; off < 16; off++ {
-			buf := append([]float32(nil), xs[off*97:off*97+off+n+1]...)
-			canary := buf[off+n]
-			check(buf[off : off+n])
-			got := append([]float32(nil), buf...)
-			geluErfAVX512(&got[off], n)
-			if math.Float32bits(got[off+n]) != math.Float32bits(canary) {
-				t.Fatalf("n=%d: the kernel wrote past the end", n)
-			}
-		}
-	}
-	t.Logf("max |asm - go| = %.3g ulp of 0.5·|v| (at v = %g)", worst, worstAt)
-	if worst > geluMaxULP {
-		t.Fatalf("max |asm - go| = %.3g ulp of 0.5·|v| at v = %g, want <= %d", worst, worstAt, geluMaxULP)
+		})
 	}
 }
 
@@ -338,6 +367,18 @@ func asmKernel(kernels map[string]func([]float32), k func(*float32, int)) map[st
 func BenchmarkGELU(b *testing.B) {
 	src := NewRandomSource(1, 1).Shaped([]int{16 * 6144})
 	benchKernels(b, src, len(src), asmKernel(map[string]func([]float32){"go": geluErfGo}, geluErfAVX512))
+}
+
+// BenchmarkGELUTanh times the tanh GELU over 16 rows of the flan-t5-xl MLP (5120).
+func BenchmarkGELUTanh(b *testing.B) {
+	src := NewRandomSource(1, 1).Shaped([]int{16 * 5120})
+	benchKernels(b, src, len(src), asmKernel(map[string]func([]float32){"go": geluTanhGo}, geluTanhAVX512))
+}
+
+// BenchmarkQuickGELU times x·σ(1.702x) over 16 rows of 6144.
+func BenchmarkQuickGELU(b *testing.B) {
+	src := NewRandomSource(1, 1).Shaped([]int{16 * 6144})
+	benchKernels(b, src, len(src), asmKernel(map[string]func([]float32){"go": quickGeluGo}, quickGeluAVX512))
 }
 
 // BenchmarkReLU times ReLU over 16 rows of the OPT-2.7b MLP (10240).

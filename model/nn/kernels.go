@@ -97,14 +97,9 @@ func activate(a Activation, x []float32) {
 		case GELU:
 			geluErf(s)
 		case GELUTanh:
-			const c = 0.7978845608028654 // sqrt(2/pi)
-			for i, v := range s {
-				s[i] = 0.5 * v * (1 + float32(math.Tanh(float64(c*(v+0.044715*v*v*v)))))
-			}
+			geluTanh(s)
 		case QuickGELU:
-			for i, v := range s {
-				s[i] = v / (1 + float32(math.Exp(float64(-1.702*v))))
-			}
+			quickGELU(s)
 		case ReLU:
 			relu(s)
 		}
