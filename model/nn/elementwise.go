@@ -3,15 +3,28 @@ package nn
 import "math"
 
 // geluErf applies the exact (erf) GELU to s in place, with the AVX-512
-// kernel where the CPU has one and geluErfGo elsewhere.
+// kernel where the CPU has one, else the AVX2 one (the last len%8 elements
+// in Go), else geluErfGo. All give the same bits.
 func geluErf(s []float32) {
-	if haveAVX512Elementwise {
+	switch {
+	case haveAVX512Elementwise:
 		if len(s) > 0 {
 			geluErfAVX512(&s[0], len(s))
 		}
-		return
+	case haveAVX2Elementwise:
+		geluErfAVX2Row(s)
+	default:
+		geluErfGo(s)
 	}
-	geluErfGo(s)
+}
+
+// geluErfAVX2Row is geluErfGo with the AVX2 kernel over whole vectors of 8.
+func geluErfAVX2Row(s []float32) {
+	n8 := len(s) &^ 7
+	if n8 > 0 {
+		geluErfAVX2(&s[0], n8)
+	}
+	geluErfGo(s[n8:])
 }
 
 // geluErfGo is the portable GELU: 0.5·v·(1 + erf(v/√2)) with erf32.
@@ -82,15 +95,49 @@ func reluGo(s []float32) {
 }
 
 // softmaxRow replaces s with softmax(s), computed stably: with the AVX-512
-// kernel where the CPU has one (it sums the exponentials in 16 lanes, so
-// the sum may differ from softmaxRowGo's in the last bits), softmaxRowGo
-// elsewhere.
+// kernel where the CPU has one, else softmaxRowAVX2, else softmaxRowGo. The
+// vector kernels sum the exponentials in 16 or 8 lanes, so the sum may
+// differ from softmaxRowGo's in the last bits; the exponentials do not.
 func softmaxRow(s []float32) {
-	if haveAVX512Elementwise && len(s) > 0 {
+	switch {
+	case haveAVX512Elementwise && len(s) > 0:
 		softmaxAVX512(&s[0], len(s))
-		return
+	case haveAVX2Elementwise && len(s) > 0:
+		softmaxRowAVX2(s)
+	default:
+		softmaxRowGo(s)
 	}
-	softmaxRowGo(s)
+}
+
+// softmaxRowAVX2 is softmaxRowGo with its three passes over whole vectors
+// of 8 in AVX2 and over the last len(s)%8 elements in Go; len(s) >= 1.
+func softmaxRowAVX2(s []float32) {
+	n8 := len(s) &^ 7
+	m := s[0]
+	if n8 > 0 {
+		m = maxAVX2(&s[0], n8, m)
+	}
+	for _, v := range s[n8:] {
+		if v > m {
+			m = v
+		}
+	}
+	var sum float32
+	if n8 > 0 {
+		sum = expSumAVX2(&s[0], n8, m)
+	}
+	for i := n8; i < len(s); i++ {
+		e := exp32(s[i] - m)
+		s[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	if n8 > 0 {
+		scaleAVX2(&s[0], n8, inv)
+	}
+	for i := n8; i < len(s); i++ {
+		s[i] *= inv
+	}
 }
 
 // normRow applies the norm n to one row into o, with the AVX-512 kernels

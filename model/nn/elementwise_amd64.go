@@ -53,3 +53,29 @@ func geluTanhAVX512(x *float32, n int)
 //
 //go:noescape
 func quickGeluAVX512(x *float32, n int)
+
+// haveAVX2Elementwise reports whether the AVX2 kernels
+// (elementwise_avx2_amd64.s), used where AVX-512F is missing, can run.
+var haveAVX2Elementwise = cpu.X86.HasAVX2
+
+// geluErfAVX2 is geluErfGo on n floats at x, n a multiple of 8.
+//
+//go:noescape
+func geluErfAVX2(x *float32, n int)
+
+// maxAVX2 is the maximum of m and x[:n] as softmaxRowGo takes it, n a
+// multiple of 8.
+//
+//go:noescape
+func maxAVX2(s *float32, n int, m float32) float32
+
+// expSumAVX2 replaces s[:n] with exp32(s[i]-m) and returns their sum, n a
+// multiple of 8.
+//
+//go:noescape
+func expSumAVX2(s *float32, n int, m float32) float32
+
+// scaleAVX2 multiplies s[:n] by c, n a multiple of 8.
+//
+//go:noescape
+func scaleAVX2(s *float32, n int, c float32)

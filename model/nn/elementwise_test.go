@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // Tolerances of the AVX-512 kernels against the Go code they vectorize,
@@ -25,6 +26,12 @@ const (
 func requireAVX512(t testing.TB) {
 	if !haveAVX512Elementwise {
 		t.Skip("hardware: no AVX512F, the elementwise kernels cannot run")
+	}
+}
+
+func requireAVX2(t testing.TB) {
+	if !haveAVX2Elementwise {
+		t.Skip("hardware: no AVX2, the AVX2 elementwise kernels cannot run")
 	}
 }
 
@@ -106,8 +113,20 @@ func activationCases() []activationCase {
 
 func TestActivationsAVX512MatchGo(t *testing.T) {
 	requireAVX512(t)
+	testActivations(t, activationCases())
+}
+
+func TestActivationsAVX2MatchGo(t *testing.T) {
+	requireAVX2(t)
+	avx2 := func(p *float32, n int) { geluErfAVX2Row(unsafe.Slice(p, n)) }
+	testActivations(t, []activationCase{{"gelu", geluErfGo, avx2, halfV, geluMaxULP}})
+}
+
+// testActivations compares each case's kernel with its Go code over
+// geluInputs, whole and cut to every length 0..70 at 16 offsets.
+func testActivations(t *testing.T, cases []activationCase) {
 	xs := geluInputs()
-	for _, c := range activationCases() {
+	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var worst float64
 			var worstAt float32
@@ -238,13 +257,23 @@ func softmaxRows() [][]float32 {
 
 func TestSoftmaxAVX512MatchesGo(t *testing.T) {
 	requireAVX512(t)
+	testSoftmax(t, func(s []float32) { softmaxAVX512(&s[0], len(s)) })
+}
+
+func TestSoftmaxAVX2MatchesGo(t *testing.T) {
+	requireAVX2(t)
+	testSoftmax(t, softmaxRowAVX2)
+}
+
+// testSoftmax compares a softmax kernel with softmaxRowGo over softmaxRows.
+func testSoftmax(t *testing.T, kernel func([]float32)) {
 	var worstExp, worstSum float64 // relative differences, in units of 2^-24
 	for _, row := range softmaxRows() {
 		n := len(row)
 		want := append([]float32(nil), row...)
 		got := append(append([]float32(nil), row...), 12345) // canary
 		softmaxRowGo(want)
-		softmaxAVX512(&got[0], n)
+		kernel(got[:n])
 		if got[n] != 12345 {
 			t.Fatalf("n=%d: the kernel wrote past the end", n)
 		}
@@ -337,7 +366,7 @@ func TestSoftmaxAccuracy(t *testing.T) {
 // reports ns per element.
 func benchKernels(b *testing.B, src []float32, row int, kernels map[string]func([]float32)) {
 	x := make([]float32, len(src))
-	for _, name := range []string{"go", "avx512"} {
+	for _, name := range []string{"go", "avx2", "avx512"} {
 		k, ok := kernels[name]
 		if !ok {
 			continue
@@ -366,7 +395,11 @@ func asmKernel(kernels map[string]func([]float32), k func(*float32, int)) map[st
 // BenchmarkGELU times the erf GELU over 16 rows of the ViT-g MLP (6144).
 func BenchmarkGELU(b *testing.B) {
 	src := NewRandomSource(1, 1).Shaped([]int{16 * 6144})
-	benchKernels(b, src, len(src), asmKernel(map[string]func([]float32){"go": geluErfGo}, geluErfAVX512))
+	kernels := asmKernel(map[string]func([]float32){"go": geluErfGo}, geluErfAVX512)
+	if haveAVX2Elementwise {
+		kernels["avx2"] = geluErfAVX2Row
+	}
+	benchKernels(b, src, len(src), kernels)
 }
 
 // BenchmarkGELUTanh times the tanh GELU over 16 rows of the flan-t5-xl MLP (5120).
@@ -390,7 +423,11 @@ func BenchmarkReLU(b *testing.B) {
 // BenchmarkSoftmaxRow times softmax over 64 ViT-g attention rows (257).
 func BenchmarkSoftmaxRow(b *testing.B) {
 	src := NewRandomSource(2, 3).Shaped([]int{64 * 257})
-	benchKernels(b, src, 257, asmKernel(map[string]func([]float32){"go": softmaxRowGo}, softmaxAVX512))
+	kernels := asmKernel(map[string]func([]float32){"go": softmaxRowGo}, softmaxAVX512)
+	if haveAVX2Elementwise {
+		kernels["avx2"] = softmaxRowAVX2
+	}
+	benchKernels(b, src, 257, kernels)
 }
 
 // testNorm is a norm of width d with random gamma and beta.
