@@ -73,7 +73,7 @@ func SerialBLAS(bl blas.Backend) bool {
 // normalize applies a layer norm or RMS norm to each row of x.
 func normalize(n *Norm, x []float32, rows int, out []float32) {
 	d := n.Dim
-	parallel(rows, 64, func(lo, hi int) {
+	parallel(rows, max(1, (1<<15)/max(d, 1)), func(lo, hi int) { // 32K values per goroutine
 		for r := lo; r < hi; r++ {
 			row, o := x[r*d:(r+1)*d], out[r*d:(r+1)*d]
 			var mean float64
