@@ -35,6 +35,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed stages to this file")
 	captions := fs.String("caption-batch", "", "also time captioning end to end at these batch sizes, e.g. 1,8,32,128,max (max: the largest that fits on a GPU)")
 	newTokens := fs.Int("new-tokens", 20, "tokens generated per image by --caption-batch")
+	opTimes := fs.Bool("op-times", false, "also print the wall time per run of each kind of op in each stage (CPU)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,13 +48,26 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	var b blas.Backend = blas.Gonum{}
+	var times *nn.OpTimes
 	if cpu, ok := ops.(*nn.CPU); ok {
 		b = cpu.BLAS
+		if *opTimes {
+			times = nn.NewOpTimes()
+			cpu.Times = times
+		}
 	}
 	// The machine's rates are measured before the model is built, so their
-	// buffers do not add to the peak memory reported.
-	gemm := blas.MeasureGFLOPS(b, 2048)
-	bandwidth := measureBandwidth(b)
+	// buffers do not add to the peak memory reported, and on every core
+	// (the ops run OpenBLAS single-threaded and spread products themselves).
+	var gemm, bandwidth float64
+	if ob, ok := b.(*blas.OpenBLAS); ok {
+		threads := ob.Threads()
+		ob.SetThreads(runtime.GOMAXPROCS(0))
+		gemm, bandwidth = blas.MeasureGFLOPS(b, 2048), measureBandwidth(b)
+		ob.SetThreads(threads)
+	} else {
+		gemm, bandwidth = blas.MeasureGFLOPS(b, 2048), measureBandwidth(b)
+	}
 	var m *blip2.Model
 	var label string
 	start := time.Now()
@@ -109,7 +123,7 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	timings, err := blip2.Measure(ctx, m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats})
+	timings, err := blip2.Measure(ctx, m, blip2.BenchOptions{PromptLen: *promptLen, DecodeBatch: sizes, Repeats: *repeats, OpTimes: times})
 	if err != nil {
 		return err
 	}
@@ -124,6 +138,9 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.0f%%\t%s\t\n", t.Stage, t.Batch, t.Seconds*1e3, t.FLOP/1e9, t.GFLOPS(), 100*t.GFLOPS()/gemm, read)
 	}
 	tw.Flush()
+	if times != nil {
+		printOpTimes(stdout, timings)
+	}
 	if len(capSizes) > 0 || capMax {
 		_, onCPU := ops.(*nn.CPU)
 		if err := benchCaptions(stdout, m, capSizes, capMax, *newTokens, *repeats, !onCPU); err != nil {
@@ -155,6 +172,21 @@ func measureBandwidth(b blas.Backend) float64 {
 		}
 	}
 	return best
+}
+
+// printOpTimes prints each stage's time per run by kind of op (--op-times):
+// the ops' wall time, so the products' share shows beside everything else.
+func printOpTimes(w io.Writer, timings []blip2.StageTiming) {
+	fmt.Fprintln(w, "\ntime per run by kind of op (--op-times)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\tbatch\top\tms\t% of stage\t")
+	for _, t := range timings {
+		for _, o := range t.Ops {
+			ms := float64(o.Time) / 1e6
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f\t%.0f%%\t\n", t.Stage, t.Batch, o.Kind, ms, 100*ms/(t.Seconds*1e3))
+		}
+	}
+	tw.Flush()
 }
 
 // peakRSS reads the process's peak resident set size from /proc (0 if

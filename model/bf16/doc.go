@@ -3,7 +3,9 @@
 // bf16 (half the memory of fp32, and half the bytes to read per product).
 //
 // An Engine computes out = x·Wᵀ (+ bias) for a weight Matrix W [out][in].
-// Load picks the fastest engine this machine runs:
+// Load picks the fastest engine this machine runs: the GoEngine alone on
+// CPUs with AVX512_BF16 and no AMX (it beats oneDNN there at every m, see
+// DefaultSmallRows), otherwise oneDNN when it loads, else the GoEngine:
 //
 //   - OneDNNEngine: oneDNN 2.x (Debian's libdnnl2, libdnnl.so.2) loaded at
 //     run time with purego, no cgo. Its matmul primitive (bf16 source and

@@ -3,6 +3,7 @@ package bf16
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 )
@@ -33,7 +34,9 @@ const EnvRequireOneDNN = "BLIPFLOW_REQUIRE_ONEDNN"
 // Options configures Load.
 type Options struct {
 	// Kind is "auto" (or empty): oneDNN when it loads and runs bf16 here,
-	// with this package's kernels for few rows, else the Go kernels;
+	// with this package's kernels for few rows, else the Go kernels (and
+	// the Go kernels alone where they beat oneDNN at every m, see
+	// DefaultSmallRows, unless LibraryPath or SmallRows is set);
 	// "onednn": the same but an error when oneDNN cannot run; "go": this
 	// package's kernels only.
 	Kind string
@@ -68,6 +71,10 @@ func Load(o Options) (Engine, string, error) {
 		}
 		return e, "", nil
 	case "", KindAuto:
+		if o.SmallRows == 0 && o.LibraryPath == "" && DefaultSmallRows() == math.MaxInt {
+			// The Go kernels beat oneDNN at every m on this CPU.
+			return NewGoEngine(o.Threads), "", nil
+		}
 		e, err := loadOneDNN(o)
 		if err == nil {
 			return e, "", nil

@@ -3,6 +3,7 @@ package bf16
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -16,13 +17,13 @@ import (
 // DefaultSmallRows is the largest m the oneDNN engine hands to the Go
 // kernels when Options.SmallRows is 0, by CPU:
 //
-//   - AVX512_BF16 without AMX: 256. Measured on AMD Zen 4 (2 threads, the
-//     decode, prefill and vision shapes, CPU time per product): the Go
-//     kernels took 25-50% less time than oneDNN's brg:avx512_core_bf16 at
-//     m <= 16, where the weights' memory speed decides, and 1-15% less from
-//     32 to 257 rows, where both run VDPBF16PS close to its peak. oneDNN
-//     takes the vision encoder's products (257 rows per image), where the
-//     two are level.
+//   - AVX512_BF16 without AMX: all of them. Measured on AMD Zen 4 (2
+//     threads, CPU time per product): the Go kernels took 25-50% less time
+//     than oneDNN's brg:avx512_core_bf16 at m <= 16, where the weights'
+//     memory speed decides, and 1-15% less from 32 to 257 rows, where both
+//     run VDPBF16PS close to its peak; in the whole ViT-g encoder (257
+//     rows per image) they took 1.76-1.77 s per image against oneDNN's
+//     1.83-2.02 s (no hand-off to oneDNN's thread and OpenMP team).
 //   - AMX: 16 (not measured here: AMX tiles multiply several times faster
 //     than VDPBF16PS, so oneDNN should win once a product is not bound by
 //     memory).
@@ -33,7 +34,7 @@ func DefaultSmallRows() int {
 	case f.AMXTile && f.AMXBF16:
 		return 16
 	case f.AVX512BF16:
-		return 256
+		return math.MaxInt
 	}
 	return 16
 }
@@ -226,7 +227,10 @@ func (e *OneDNNEngine) Name() string {
 	if c := e.copies.Load(); c > 0 {
 		s += fmt.Sprintf(", %d weight matrices copied into its own layout", c)
 	}
-	if e.smallRows > 0 {
+	switch {
+	case e.smallRows == math.MaxInt:
+		s += "; every m: " + e.small.Name()
+	case e.smallRows > 0:
 		s += fmt.Sprintf("; m <= %d: %s", e.smallRows, e.small.Name())
 	}
 	return s

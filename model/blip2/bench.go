@@ -19,6 +19,9 @@ type StageTiming struct {
 	FLOP float64
 	// WeightBytes is the size of the weights the stage reads.
 	WeightBytes float64
+	// Ops is the wall time per run of each kind of op, longest first,
+	// when BenchOptions.OpTimes is set.
+	Ops []nn.OpTime
 }
 
 // GFLOPS returns the achieved rate.
@@ -30,6 +33,9 @@ type BenchOptions struct {
 	DecodeBatch []int // batch sizes of the decode step (default 1, 8, 32)
 	DecodePast  int   // cached steps before the measured decode step (default queries + prompt)
 	Repeats     int   // best of this many runs (default 2)
+	// OpTimes, when set, is the collector the model's CPU ops record into
+	// (nn.CPU.Times): each stage's op times are averaged over its runs.
+	OpTimes *nn.OpTimes
 }
 
 // Measure times the vision encoder per image, the Q-Former, the prefill
@@ -52,8 +58,18 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	// best times f, labelled in CPU profiles with the stage it measures
 	// (pprof -tagfocus stage=…).
 	stage := ""
+	var ops []nn.OpTime // the op times of the last stage measured
 	best := func(f func() error) (float64, error) {
 		b := 0.0
+		if o.OpTimes != nil {
+			o.OpTimes.Take()
+			defer func() {
+				ops = o.OpTimes.Take()
+				for i := range ops {
+					ops[i].Time /= time.Duration(o.Repeats)
+				}
+			}()
+		}
 		for i := 0; i < o.Repeats; i++ {
 			start := time.Now()
 			var err error
@@ -80,7 +96,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	if err != nil {
 		return nil, fmt.Errorf("vision encoder: %w", err)
 	}
-	out = append(out, StageTiming{Stage: "vision encoder", Batch: 1, Seconds: secs, FLOP: visionFLOP(c.Vision.HiddenSize, c.Vision.IntermediateSize, c.Vision.NumHiddenLayers, NumPositions(c.Vision), c.Vision.PatchSize)})
+	out = append(out, StageTiming{Stage: "vision encoder", Batch: 1, Seconds: secs, FLOP: visionFLOP(c.Vision.HiddenSize, c.Vision.IntermediateSize, c.Vision.NumHiddenLayers, NumPositions(c.Vision), c.Vision.PatchSize), Ops: ops})
 	t := NumPositions(c.Vision)
 	img := &ImageOutputs{N: 1}
 	stage = "qformer"
@@ -100,7 +116,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	if err != nil {
 		return nil, fmt.Errorf("q-former: %w", err)
 	}
-	out = append(out, StageTiming{Stage: "q-former", Batch: 1, Seconds: secs, FLOP: qformerFLOP(c.QFormer.HiddenSize, c.QFormer.IntermediateSize, c.QFormer.NumHiddenLayers, c.QFormer.CrossAttentionFrequency, nq, t, c.Vision.HiddenSize)})
+	out = append(out, StageTiming{Stage: "q-former", Batch: 1, Seconds: secs, FLOP: qformerFLOP(c.QFormer.HiddenSize, c.QFormer.IntermediateSize, c.QFormer.NumHiddenLayers, c.QFormer.CrossAttentionFrequency, nq, t, c.Vision.HiddenSize), Ops: ops})
 	if m.LM == nil {
 		return out, nil
 	}
@@ -125,7 +141,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 		return nil, fmt.Errorf("prefill: %w", err)
 	}
 	lmBytes := float64(o5.weightBytes())
-	out = append(out, StageTiming{Stage: fmt.Sprintf("prefill (%d tokens)", n), Batch: 1, Seconds: secs, FLOP: o5.flop(n, n) + 2*float64(o5.dim*o5.cfg.VocabSize), WeightBytes: lmBytes})
+	out = append(out, StageTiming{Stage: fmt.Sprintf("prefill (%d tokens)", n), Batch: 1, Seconds: secs, FLOP: o5.flop(n, n) + 2*float64(o5.dim*o5.cfg.VocabSize), WeightBytes: lmBytes, Ops: ops})
 	for _, b := range o.DecodeBatch {
 		d, err := o5.emptyDecoder(m, b, o.DecodePast)
 		if err != nil {
@@ -143,7 +159,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 			return nil, fmt.Errorf("decode step: %w", err)
 		}
 		out = append(out, StageTiming{Stage: fmt.Sprintf("decode step (past %d)", o.DecodePast), Batch: b, Seconds: secs,
-			FLOP: float64(b) * (o5.flop(1, o.DecodePast+1) + 2*float64(o5.dim*o5.cfg.VocabSize)), WeightBytes: lmBytes})
+			FLOP: float64(b) * (o5.flop(1, o.DecodePast+1) + 2*float64(o5.dim*o5.cfg.VocabSize)), WeightBytes: lmBytes, Ops: ops})
 	}
 	return out, nil
 }

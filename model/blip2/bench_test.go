@@ -109,3 +109,34 @@ func BenchmarkDecodeStepTiny(b *testing.B) {
 		})
 	}
 }
+
+// TestMeasureOpTimes checks that Measure breaks each stage down by kind of
+// op when asked: every stage has its ops, the products and norms among
+// them, each with a time, and nothing is left over after the last stage.
+func TestMeasureOpTimes(t *testing.T) {
+	m := loadModel(t, "opt-tiny", blas.Gonum{})
+	times := nn.NewOpTimes()
+	m.Ops.(*nn.CPU).Times = times
+	timings, err := Measure(context.Background(), m, BenchOptions{DecodeBatch: []int{1, 2}, Repeats: 2, OpTimes: times})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(timings) != 5 {
+		t.Fatalf("%d stages, want vision, q-former, prefill and 2 decode steps", len(timings))
+	}
+	for _, s := range timings {
+		kinds := map[string]bool{}
+		for _, o := range s.Ops {
+			kinds[o.Kind] = true
+			if o.Time <= 0 {
+				t.Errorf("%s: op %s took %v", s.Stage, o.Kind, o.Time)
+			}
+		}
+		if !kinds["linear"] || !kinds["norm"] {
+			t.Errorf("%s (batch %d): op kinds %v, want linear and norm among them", s.Stage, s.Batch, kinds)
+		}
+	}
+	if len(times.Take()) != 0 {
+		t.Error("Measure left op times behind after the last stage")
+	}
+}

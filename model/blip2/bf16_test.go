@@ -46,10 +46,12 @@ func relErr(got, want []float32) (worst, rms float64) {
 
 func bf16Engines(t *testing.T) map[string]bf16.Engine {
 	out := map[string]bf16.Engine{}
-	for _, kind := range []string{"go", "auto"} {
-		e, _, err := bf16.Load(bf16.Options{Kind: kind})
+	// auto, the Go kernels alone and oneDNN for every product (auto may
+	// be either of the others on a given CPU).
+	for _, o := range []bf16.Options{{Kind: "auto"}, {Kind: "go"}, {Kind: "onednn", SmallRows: -1}} {
+		e, _, err := bf16.Load(o)
 		if err != nil {
-			t.Logf("bf16 engine %s: %v", kind, err)
+			t.Logf("bf16 engine %s: %v", o.Kind, err)
 			continue
 		}
 		out[e.Name()] = e

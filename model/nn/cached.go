@@ -17,7 +17,7 @@ func (c *CPU) KVWrite(x, pos *G.Node, cache *KVCache, layer int, values bool) *G
 	if values {
 		which = "v"
 	}
-	return apply(&op{
+	return c.apply(&op{
 		name: fmt.Sprintf("kv_write(%s%d)", which, layer), inDims: []int{3, 1}, inTypes: []tensor.Dtype{tensor.Float32, tensor.Int}, outDims: 3,
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if len(in[0]) != 3 || in[0][2] != cache.Dim || in[1][0] != in[0][0] {
@@ -75,7 +75,7 @@ func (c *CPU) CachedAttention(q, k, v, mask, bias *G.Node, cache *KVCache, layer
 		dims[i] = n.Dims()
 	}
 	hd := spec.Heads * spec.HeadDim
-	return apply(&op{
+	return c.apply(&op{
 		name: fmt.Sprintf("cached_attention(%d)", layer), inDims: dims, outDims: 3,
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			qs := in[0]

@@ -22,7 +22,7 @@ func span(s tensor.Shape, lo, hi int) int {
 
 // Slice implements Ops.
 func (c *CPU) Slice(x *G.Node, axis, lo, hi int) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: fmt.Sprintf("slice(%d)[%d:%d]", axis, lo, hi), inDims: []int{x.Dims()}, outDims: x.Dims(),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			s := in[0]
@@ -47,7 +47,7 @@ func (c *CPU) Slice(x *G.Node, axis, lo, hi int) *G.Node {
 
 // Concat implements Ops.
 func (c *CPU) Concat(a, b *G.Node, axis int) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: fmt.Sprintf("concat(%d)", axis), inDims: []int{a.Dims(), b.Dims()}, outDims: a.Dims(),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			sa, sb := in[0], in[1]
@@ -79,7 +79,7 @@ func (c *CPU) Concat(a, b *G.Node, axis int) *G.Node {
 
 // Scatter implements Ops.
 func (c *CPU) Scatter(x, src *G.Node, at []int) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: "scatter", inDims: []int{x.Dims(), src.Dims()}, outDims: x.Dims(),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			sx, ss := in[0], in[1]
@@ -110,7 +110,7 @@ func (c *CPU) Scatter(x, src *G.Node, at []int) *G.Node {
 // Reshape implements Ops.
 func (c *CPU) Reshape(x *G.Node, shape ...int) *G.Node {
 	want := tensor.Shape(shape)
-	return apply(&op{
+	return c.apply(&op{
 		name: fmt.Sprintf("reshape%v", shape), inDims: []int{x.Dims()}, outDims: len(shape),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if in[0].TotalSize() != want.TotalSize() {
@@ -127,7 +127,7 @@ func (c *CPU) Reshape(x *G.Node, shape ...int) *G.Node {
 
 // Scale implements Ops.
 func (c *CPU) Scale(x *G.Node, s float32) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: fmt.Sprintf("scale(%g)", s), inDims: []int{x.Dims()}, outDims: x.Dims(), shape: shapeSame,
 		do: func(in []*tensor.Dense, out []float32) error {
 			for i, v := range f32(in[0]) {
@@ -140,7 +140,7 @@ func (c *CPU) Scale(x *G.Node, s float32) *G.Node {
 
 // Patches implements Ops.
 func (c *CPU) Patches(x *G.Node, p int) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: fmt.Sprintf("patches(%d)", p), inDims: []int{4}, outDims: 3,
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			s := in[0]
@@ -173,17 +173,17 @@ func (c *CPU) Patches(x *G.Node, p int) *G.Node {
 
 // Add implements Ops.
 func (c *CPU) Add(a, b *G.Node) *G.Node {
-	return elementwise("add", a, b, false)
+	return c.elementwise("add", a, b, false)
 }
 
 // Mul implements Ops.
 func (c *CPU) Mul(a, b *G.Node) *G.Node {
-	return elementwise("mul", a, b, true)
+	return c.elementwise("mul", a, b, true)
 }
 
 // elementwise adds (or, with mul, multiplies) same-shaped a and b.
-func elementwise(name string, a, b *G.Node, mul bool) *G.Node {
-	return apply(&op{
+func (c *CPU) elementwise(name string, a, b *G.Node, mul bool) *G.Node {
+	return c.apply(&op{
 		name: name, inDims: []int{a.Dims(), b.Dims()}, outDims: a.Dims(),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if !in[0].Eq(in[1]) {
@@ -212,7 +212,7 @@ func elementwise(name string, a, b *G.Node, mul bool) *G.Node {
 
 // Barrier implements Ops.
 func (c *CPU) Barrier(x *G.Node, check func() error) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: "barrier", inDims: []int{x.Dims()}, outDims: x.Dims(), shape: shapeSame,
 		do: func(in []*tensor.Dense, out []float32) error {
 			if err := check(); err != nil {

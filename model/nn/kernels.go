@@ -32,7 +32,9 @@ func parallel(n, minChunk int, fn func(lo, hi int)) {
 	wg.Wait()
 }
 
-// linear computes out[rows,Out] = x[rows,In] Wᵀ + b.
+// linear computes out[rows,Out] = x[rows,In] Wᵀ + b. With a
+// single-threaded OpenBLAS (see SerialBLAS) the output columns are split
+// across the cores here.
 func linear(bl blas.Backend, l *Linear, x []float32, rows int, out []float32) {
 	if l.B != nil {
 		for r := 0; r < rows; r++ {
@@ -43,46 +45,38 @@ func linear(bl blas.Backend, l *Linear, x []float32, rows int, out []float32) {
 	if l.B != nil {
 		beta = 1
 	}
-	if rows <= 2 { // matrix-vector products read W at memory speed; a skinny GEMM does not
-		for r := 0; r < rows; r++ {
-			bl.Sgemv(false, l.Out, l.In, 1, l.W.Data, l.In, x[r*l.In:(r+1)*l.In], 1, beta, out[r*l.Out:(r+1)*l.Out], 1)
-		}
-		return
+	minCols := l.Out // one call
+	if SerialBLAS(bl) {
+		// Enough multiply-adds per goroutine to pay for it.
+		minCols = max(16, (1<<17)/max(rows*l.In, 1))
 	}
-	bl.Sgemm(false, true, rows, l.Out, l.In, 1, x, l.In, l.W.Data, l.In, beta, out, l.Out)
+	parallel(l.Out, minCols, func(j0, j1 int) {
+		w := l.W.Data[j0*l.In:]
+		if rows <= 2 { // matrix-vector products read W at memory speed; a skinny GEMM does not
+			for r := 0; r < rows; r++ {
+				bl.Sgemv(false, j1-j0, l.In, 1, w, l.In, x[r*l.In:(r+1)*l.In], 1, beta, out[r*l.Out+j0:r*l.Out+j1], 1)
+			}
+			return
+		}
+		bl.Sgemm(false, true, rows, j1-j0, l.In, 1, x, l.In, w, l.In, beta, out[j0:], l.Out)
+	})
 }
 
-// normalize applies a layer norm or RMS norm to each row of x.
+// SerialBLAS reports whether bl runs each call on the calling thread
+// alone, so that callers should spread independent calls over the cores
+// (OpenBLAS set to one thread; see OpenCPU).
+func SerialBLAS(bl blas.Backend) bool {
+	ob, ok := bl.(*blas.OpenBLAS)
+	return ok && ob.Threads() == 1
+}
+
+// normalize applies a layer norm or RMS norm to each row of x (normRow,
+// elementwise.go).
 func normalize(n *Norm, x []float32, rows int, out []float32) {
 	d := n.Dim
-	parallel(rows, 64, func(lo, hi int) {
+	parallel(rows, max(1, (1<<15)/max(d, 1)), func(lo, hi int) { // 32K values per goroutine
 		for r := lo; r < hi; r++ {
-			row, o := x[r*d:(r+1)*d], out[r*d:(r+1)*d]
-			var mean float64
-			if !n.RMS {
-				for _, v := range row {
-					mean += float64(v)
-				}
-				mean /= float64(d)
-			}
-			var ss float64
-			for _, v := range row {
-				c := float64(v) - mean
-				ss += c * c
-			}
-			inv := float32(1 / math.Sqrt(ss/float64(d)+float64(n.Eps)))
-			m := float32(mean)
-			g := n.Gamma.Data
-			if n.RMS {
-				for i, v := range row {
-					o[i] = g[i] * (v * inv)
-				}
-				continue
-			}
-			b := n.Beta.Data
-			for i, v := range row {
-				o[i] = (v-m)*inv*g[i] + b[i]
-			}
+			normRow(n, x[r*d:(r+1)*d], out[r*d:(r+1)*d])
 		}
 	})
 }
@@ -119,24 +113,13 @@ func activate(a Activation, x []float32) {
 		s := x[lo:hi]
 		switch a {
 		case GELU:
-			for i, v := range s {
-				s[i] = 0.5 * v * (1 + erf32(v*math.Sqrt2/2))
-			}
+			geluErf(s)
 		case GELUTanh:
-			const c = 0.7978845608028654 // sqrt(2/pi)
-			for i, v := range s {
-				s[i] = 0.5 * v * (1 + float32(math.Tanh(float64(c*(v+0.044715*v*v*v)))))
-			}
+			geluTanh(s)
 		case QuickGELU:
-			for i, v := range s {
-				s[i] = v / (1 + float32(math.Exp(float64(-1.702*v))))
-			}
+			quickGELU(s)
 		case ReLU:
-			for i, v := range s {
-				if v < 0 {
-					s[i] = 0
-				}
-			}
+			relu(s)
 		}
 	})
 }
@@ -164,8 +147,9 @@ func erf32(x float32) float32 {
 	return p / q
 }
 
-// softmaxRow replaces s with softmax(s), computed stably.
-func softmaxRow(s []float32) {
+// softmaxRowGo replaces s with softmax(s), computed stably; softmaxRow
+// (elementwise.go) runs it where no vector kernel can.
+func softmaxRowGo(s []float32) {
 	m := s[0]
 	for _, v := range s[1:] {
 		if v > m {
@@ -261,7 +245,7 @@ func attention(bl blas.Backend, s AttentionShape, q, k, v, mask, bias, out []flo
 // multithreaded BLAS already uses every core for each product, and calling
 // it from several goroutines at once oversubscribes them.
 func attnChunk(bl blas.Backend) int {
-	if _, threaded := bl.(*blas.OpenBLAS); threaded {
+	if _, ob := bl.(*blas.OpenBLAS); ob && !SerialBLAS(bl) {
 		return 1 << 30
 	}
 	return 1

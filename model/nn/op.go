@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"time"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -23,6 +24,8 @@ type op struct {
 	// run, when set instead of do, makes the output itself (another
 	// backend's op that downloads its result); such ops call out of Go.
 	run func(in []*tensor.Dense, out tensor.Shape) ([]float32, error)
+	// times, when set, collects the op's wall time (CPU.Times).
+	times *OpTimes
 }
 
 // OpFunc describes an op that another backend (a GPU one) computes from host
@@ -84,6 +87,9 @@ func (o *op) Do(vals ...G.Value) (G.Value, error) {
 	s, err := o.shape(shapes)
 	if err != nil {
 		return nil, err
+	}
+	if o.times != nil {
+		defer func(start time.Time) { o.times.add(o.name, time.Since(start)) }(time.Now())
 	}
 	var out []float32
 	if o.run != nil {

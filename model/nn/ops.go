@@ -98,6 +98,9 @@ type CPU struct {
 	// BF16 multiplies by bf16 weights; set when DType is BF16.
 	BF16  bf16.Engine
 	DType DType
+	// Times, when set, collects the wall time of every op these ops add
+	// to a graph from then on, by kind.
+	Times *OpTimes
 }
 
 // NewCPU returns fp32 CPU ops over the given BLAS.
@@ -122,6 +125,12 @@ func (c *CPU) WeightDType() DType {
 	return c.DType
 }
 
+// apply adds o to the graph, timed when c.Times is set.
+func (c *CPU) apply(o *op, in ...*G.Node) *G.Node {
+	o.times = c.Times
+	return apply(o, in...)
+}
+
 // apply adds o to the graph. Building fails only on a programming error
 // (types or arity), so it panics; shape errors surface when the graph runs.
 func apply(o G.Op, in ...*G.Node) *G.Node {
@@ -134,7 +143,7 @@ func apply(o G.Op, in ...*G.Node) *G.Node {
 
 // Linear implements Ops.
 func (c *CPU) Linear(x *G.Node, l *Linear) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: "linear(" + l.W.Name + ")", inDims: []int{x.Dims()}, outDims: x.Dims(),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if in[0][len(in[0])-1] != l.In {
@@ -162,7 +171,7 @@ func (c *CPU) Linear(x *G.Node, l *Linear) *G.Node {
 
 // Norm implements Ops.
 func (c *CPU) Norm(x *G.Node, n *Norm) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: "norm(" + n.Gamma.Name + ")", inDims: []int{x.Dims()}, outDims: x.Dims(),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if in[0][len(in[0])-1] != n.Dim {
@@ -179,7 +188,7 @@ func (c *CPU) Norm(x *G.Node, n *Norm) *G.Node {
 
 // Activate implements Ops.
 func (c *CPU) Activate(x *G.Node, a Activation) *G.Node {
-	return apply(&op{
+	return c.apply(&op{
 		name: string(a), inDims: []int{x.Dims()}, outDims: x.Dims(),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
 		do: func(in []*tensor.Dense, out []float32) error {
@@ -224,7 +233,7 @@ func (c *CPU) Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 		}
 		return s, nil
 	}
-	return apply(&op{
+	return c.apply(&op{
 		name: "attention", inDims: dims, outDims: 3,
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			if _, err := shapeOf(in); err != nil {
@@ -258,7 +267,7 @@ func (c *CPU) Attention(q, k, v, mask, bias *G.Node, spec AttentionSpec) *G.Node
 func (c *CPU) Embed(ids *G.Node, table *Weight) *G.Node {
 	dim := table.Shape[len(table.Shape)-1]
 	vocab := table.Len() / dim
-	return apply(&op{
+	return c.apply(&op{
 		name: "embed(" + table.Name + ")", inDims: []int{ids.Dims()}, inTypes: []tensor.Dtype{tensor.Int}, outDims: ids.Dims() + 1,
 		shape: func(in []tensor.Shape) (tensor.Shape, error) {
 			return append(in[0].Clone(), dim), nil

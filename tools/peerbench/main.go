@@ -54,7 +54,7 @@ func main() {
 func peerbench(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("peerbench", flag.ContinueOnError)
 	dtype := fs.String("dtype", "bf16", "weight dtype on both sides: bf16 or fp32")
-	threads := fs.Int("threads", runtime.NumCPU(), "threads on both sides (torch.set_num_threads, GOMAXPROCS/OPENBLAS_NUM_THREADS/OMP_NUM_THREADS)")
+	threads := fs.Int("threads", runtime.NumCPU(), "threads on both sides (torch.set_num_threads and OPENBLAS_NUM_THREADS; GOMAXPROCS; OMP_NUM_THREADS)")
 	rounds := fs.Int("rounds", 2, "alternate the two sides this many times; each stage keeps its best time")
 	worker := fs.String("worker", "", "worker binary (default: build ./cmd/worker from this checkout)")
 	python := fs.String("python", "/usr/bin/python3", "Python with torch (Debian's python3-torch)")
@@ -87,9 +87,12 @@ func peerbench(args []string, stdout io.Writer) error {
 			return fmt.Errorf("building the worker: %w", err)
 		}
 	}
+	// The worker gets its thread budget (GOMAXPROCS, and OpenMP's for
+	// oneDNN) and decides OpenBLAS's threads itself (one with bf16 weights,
+	// spreading products over GOMAXPROCS goroutines); PyTorch gets its
+	// BLAS's and OpenMP's.
 	env := append(os.Environ(),
 		"OMP_NUM_THREADS="+strconv.Itoa(*threads),
-		"OPENBLAS_NUM_THREADS="+strconv.Itoa(*threads),
 		"GOMAXPROCS="+strconv.Itoa(*threads))
 	if *visionLayers > 0 {
 		env = append(env, "VISION_LAYERS="+strconv.Itoa(*visionLayers))
@@ -99,7 +102,7 @@ func peerbench(args []string, stdout io.Writer) error {
 	}
 	torchCmd := func() *exec.Cmd {
 		c := exec.Command(*python, *script, *dtype, strconv.Itoa(*threads))
-		c.Env = env
+		c.Env = append(env, "OPENBLAS_NUM_THREADS="+strconv.Itoa(*threads))
 		return c
 	}
 	workerCmd := func() *exec.Cmd {
