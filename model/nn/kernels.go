@@ -107,10 +107,12 @@ func ActivationByName(name string) (Activation, bool) {
 	return "", false
 }
 
-// activate applies a to x in place.
-func activate(a Activation, x []float32) {
-	parallel(len(x), 1<<14, func(lo, hi int) {
-		s := x[lo:hi]
+// activate writes a(src) to dst, each goroutine copying its part and
+// applying a in place while it is in cache.
+func activate(a Activation, dst, src []float32) {
+	parallel(len(dst), 1<<14, func(lo, hi int) {
+		s := dst[lo:hi]
+		copy(s, src[lo:hi])
 		switch a {
 		case GELU:
 			geluErf(s)

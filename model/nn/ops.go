@@ -192,8 +192,7 @@ func (c *CPU) Activate(x *G.Node, a Activation) *G.Node {
 		name: string(a), inDims: []int{x.Dims()}, outDims: x.Dims(),
 		shape: func(in []tensor.Shape) (tensor.Shape, error) { return in[0].Clone(), nil },
 		do: func(in []*tensor.Dense, out []float32) error {
-			copy(out, f32(in[0]))
-			activate(a, out)
+			activate(a, out, f32(in[0]))
 			return nil
 		},
 	}, x)
