@@ -44,9 +44,11 @@ func main() {
 // live heap grows to later (a batch's KV cache). It sets GOGC rather than
 // a memory limit near the live heap: with such a limit the collector runs
 // back to back once a KV cache is allocated, returning freed pages and
-// faulting them back (measured on blip2-opt-2.7b bf16: a batch-32 decode
-// step 911 ms under a limit 512 MiB over the loaded heap, 561-651 ms paced
-// by GOGC). It does nothing when GOGC or GOMEMLIMIT is set.
+// faulting them back. Measured on blip2-opt-2.7b bf16 (worker bench,
+// 2026-11-30): a batch-32 decode step took 911 ms under a limit 512 MiB over
+// the loaded heap, 507-595 ms paced by GOGC; peak RSS 8.50-8.52 GB with 128
+// MiB of headroom (256 MiB: 8.55-8.62 GB; 64 MiB: 8.52 GB and slower). It
+// does nothing when GOGC or GOMEMLIMIT is set.
 func boundHeapGrowth() {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
@@ -54,7 +56,7 @@ func boundHeapGrowth() {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	const headroom = 256 << 20
+	const headroom = 128 << 20
 	debug.SetGCPercent(gcPercentFor(ms.HeapAlloc, headroom))
 }
 
