@@ -46,9 +46,10 @@ func main() {
 // back to back once a KV cache is allocated, returning freed pages and
 // faulting them back. Measured on blip2-opt-2.7b bf16 (worker bench,
 // 2026-11-30): a batch-32 decode step took 911 ms under a limit 512 MiB over
-// the loaded heap, 507-595 ms paced by GOGC; peak RSS 8.50-8.52 GB with 128
-// MiB of headroom (256 MiB: 8.55-8.62 GB; 64 MiB: 8.52 GB and slower). It
-// does nothing when GOGC or GOMEMLIMIT is set.
+// the loaded heap, 502-525 ms paced by GOGC; peak RSS 8.33-8.36 GB with 64
+// MiB of headroom (GOGC=1 over 7.7 GB; 1-2% slower stages than at 2), 8.50-
+// 8.53 GB at GOGC=2, 8.55-8.62 GB at 256 MiB. It does nothing when GOGC or
+// GOMEMLIMIT is set.
 func boundHeapGrowth() {
 	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return
@@ -56,15 +57,15 @@ func boundHeapGrowth() {
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	const headroom = 128 << 20
+	const headroom = 64 << 20
 	debug.SetGCPercent(gcPercentFor(ms.HeapAlloc, headroom))
 }
 
 // gcPercentFor is the GOGC that lets a heap of live bytes grow by about
-// headroom before the next collection: at least 2, at most 25.
+// headroom before the next collection: at least 1, at most 25.
 func gcPercentFor(live, headroom uint64) int {
 	if live == 0 {
 		return 25
 	}
-	return int(min(25, max(2, headroom*100/live)))
+	return int(min(25, max(1, headroom*100/live)))
 }
