@@ -18,6 +18,8 @@ import (
 const (
 	stepDecode = "decode"
 	stepModel  = "model"
+	// stepModelAlone is a suspect's model run, on its own.
+	stepModelAlone = "model, alone"
 )
 
 // activeImages is the set of a shard's images at a risky step, mirrored
@@ -120,10 +122,11 @@ func describeActive(a jobstate.Active) string {
 }
 
 // watchActive sets up the shard's active record for this delivery. When a
-// previous delivery died on a single image, that image gets an error row
-// naming what happened and is skipped; when it died on several, they
-// become suspects, processed one at a time so that a further death names
-// one image.
+// previous delivery died on an image it was processing alone on purpose
+// (see blamed), that image gets an error row naming what happened and is
+// skipped; otherwise the images it died on become suspects, decoded and
+// run one at a time, so that a further death names one image and a death
+// that was not theirs (a node lost, a kill from outside) costs no image.
 func (w *Worker) watchActive(ctx context.Context, run *shardRun, task queue.ShardTask, delivery int) {
 	run.active = &activeImages{job: task.Job, shard: task.Shard, delivery: delivery,
 		images: map[string]string{}, suspects: map[string]bool{}}
@@ -133,15 +136,34 @@ func (w *Worker) watchActive(ctx context.Context, run *shardRun, task queue.Shar
 	}
 	reason := describeActive(died)
 	w.cfg.Log.Warn("a previous delivery died on these images", "job", task.Job, "shard", task.Shard, "reason", reason)
+	culprit := blamed(died)
 	for i := range run.rows {
 		r := &run.rows[i]
 		if _, on := died.Images[r.Key]; !on || r.Err != "" {
 			continue
 		}
-		if len(died.Images) == 1 {
+		if r.Key == culprit {
 			r.Err = "killed worker: " + reason
 			continue
 		}
 		run.active.suspects[r.Key] = true
 	}
+}
+
+// blamed returns the image a dead delivery's record puts the death on: its
+// only image, when the worker was processing it alone on purpose (a decode
+// large enough to be tracked, a suspect's decode or a suspect's model run).
+// It returns "" when the record names several images, or one image at the
+// model in an ordinary batch (the rest of the batch may have been other
+// shards' images, and the death anything else's).
+func blamed(died jobstate.Active) string {
+	if len(died.Images) != 1 {
+		return ""
+	}
+	for key, step := range died.Images {
+		if step == stepDecode || step == stepModelAlone {
+			return key
+		}
+	}
+	return ""
 }

@@ -455,8 +455,12 @@ func (w *Worker) runModel(ctx context.Context, batch []*item) error {
 	for _, it := range batch {
 		byRun[it.run] = append(byRun[it.run], it.row().Key)
 	}
+	step := stepModel
+	if len(batch) == 1 && batch[0].suspect() {
+		step = stepModelAlone
+	}
 	for run, keys := range byRun {
-		w.track(run, stepModel, keys...)
+		w.track(run, step, keys...)
 	}
 	defer func() {
 		for run, keys := range byRun {
