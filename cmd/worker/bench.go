@@ -59,15 +59,14 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	// The machine's rates are measured before the model is built, so their
 	// buffers do not add to the peak memory reported, and on every core
 	// (the ops run OpenBLAS single-threaded and spread products themselves).
-	var gemm, bandwidth float64
+	restoreThreads := func() {}
 	if ob, ok := b.(*blas.OpenBLAS); ok {
 		threads := ob.Threads()
 		ob.SetThreads(runtime.GOMAXPROCS(0))
-		gemm, bandwidth = blas.MeasureGFLOPS(b, 2048), measureBandwidth(b)
-		ob.SetThreads(threads)
-	} else {
-		gemm, bandwidth = blas.MeasureGFLOPS(b, 2048), measureBandwidth(b)
+		restoreThreads = func() { ob.SetThreads(threads) }
 	}
+	gemm, bandwidth := blas.MeasureGFLOPS(b, 2048), measureBandwidth(b)
+	restoreThreads()
 	var m *blip2.Model
 	var label string
 	start := time.Now()

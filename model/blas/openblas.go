@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ebitengine/purego"
 
@@ -72,7 +73,7 @@ func LoadOpenBLAS(opts Options) (*OpenBLAS, error) {
 		return nil, fmt.Errorf("openblas %s: %w", path, err)
 	}
 	if opts.Threads > 0 {
-		ob.setThreads(int32(opts.Threads))
+		ob.SetThreads(opts.Threads)
 	}
 	return ob, nil
 }
@@ -185,8 +186,21 @@ func (ob *OpenBLAS) CoreName() string { return strings.TrimSpace(ob.coreName()) 
 // DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64" (openblas_get_config).
 func (ob *OpenBLAS) Config() string { return strings.TrimSpace(ob.config()) }
 
+// openblasThreads mirrors OpenBLAS's process-wide thread count once read
+// or set through this package (0 until then), so that Threads, which
+// callers that split products themselves ask before each one, does not
+// call into the library.
+var openblasThreads atomic.Int32
+
 // Threads is the number of threads OpenBLAS uses for large operations.
-func (ob *OpenBLAS) Threads() int { return int(ob.getThreads()) }
+func (ob *OpenBLAS) Threads() int {
+	if n := openblasThreads.Load(); n > 0 {
+		return int(n)
+	}
+	n := ob.getThreads()
+	openblasThreads.Store(n)
+	return int(n)
+}
 
 // SetThreads sets OpenBLAS's thread count for the whole process.
 func (ob *OpenBLAS) SetThreads(n int) {
@@ -194,6 +208,7 @@ func (ob *OpenBLAS) SetThreads(n int) {
 		panic(fmt.Sprintf("openblas: SetThreads(%d): want >= 1", n))
 	}
 	ob.setThreads(int32(n))
+	openblasThreads.Store(int32(n))
 }
 
 // Sgemm implements Backend.
