@@ -55,11 +55,10 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	if o.DecodePast == 0 {
 		o.DecodePast = nq + o.PromptLen
 	}
-	// best times f, labelled in CPU profiles with the stage it measures
-	// (pprof -tagfocus stage=…).
-	stage := ""
-	var ops []nn.OpTime // the op times of the last stage measured
-	best := func(f func() error) (float64, error) {
+	// best times f, labelled stage in CPU profiles (pprof -tagfocus
+	// stage=…), and returns its best time and, with o.OpTimes, its op
+	// times per run.
+	best := func(stage string, f func() error) (secs float64, ops []nn.OpTime, err error) {
 		b := 0.0
 		if o.OpTimes != nil {
 			o.OpTimes.Take()
@@ -72,23 +71,21 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 		}
 		for i := 0; i < o.Repeats; i++ {
 			start := time.Now()
-			var err error
 			pprof.Do(ctx, pprof.Labels("stage", stage), func(context.Context) { err = f() })
 			if err != nil {
-				return 0, err
+				return 0, nil, err
 			}
 			if s := time.Since(start).Seconds(); i == 0 || s < b {
 				b = s
 			}
 		}
-		return b, nil
+		return b, ops, nil // ops: set by the deferred Take
 	}
 	var out []StageTiming
 	size := c.Vision.ImageSize
 	pixels := nn.NewRandomSource(1, 1).Shaped([]int{1, 3, size, size})
 	var vis []float32
-	stage = "vision"
-	secs, err := best(func() error {
+	secs, ops, err := best("vision", func() error {
 		var err error
 		vis, err = m.Vision.Encode(ctx, m.Ops, pixels, 1)
 		return err
@@ -99,8 +96,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 	out = append(out, StageTiming{Stage: "vision encoder", Batch: 1, Seconds: secs, FLOP: visionFLOP(c.Vision.HiddenSize, c.Vision.IntermediateSize, c.Vision.NumHiddenLayers, NumPositions(c.Vision), c.Vision.PatchSize), Ops: ops})
 	t := NumPositions(c.Vision)
 	img := &ImageOutputs{N: 1}
-	stage = "qformer"
-	secs, err = best(func() error {
+	secs, ops, err = best("qformer", func() error {
 		g := nn.NewGraph(m.Ops)
 		q := m.QFormer.Forward(g, g.Input(vis, 1, t, c.Vision.HiddenSize))
 		var p = q
@@ -132,8 +128,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 		ids = append(ids, 100+i)
 	}
 	n := len(ids)
-	stage = "prefill"
-	secs, err = best(func() error {
+	secs, ops, err = best("prefill", func() error {
 		_, _, err := m.prefillOPT(ctx, img, [][]int{ids}, [][]int{onesInt(n)}, 1, 1, false)
 		return err
 	})
@@ -148,8 +143,7 @@ func Measure(ctx context.Context, m *Model, o BenchOptions) ([]StageTiming, erro
 			return nil, err
 		}
 		tokens := make([]int, b)
-		stage = fmt.Sprintf("decode%d", b)
-		secs, err = best(func() error {
+		secs, ops, err = best(fmt.Sprintf("decode%d", b), func() error {
 			if _, err := d.Step(ctx, tokens); err != nil {
 				return err
 			}
