@@ -36,7 +36,7 @@ type Options struct {
 	// Kind is "auto" (or empty): oneDNN when it loads and runs bf16 here,
 	// with this package's kernels for few rows, else the Go kernels (and
 	// the Go kernels alone where they beat oneDNN at every m, see
-	// DefaultSmallRows, unless LibraryPath or SmallRows is set);
+	// DefaultSmallRows, unless SmallRows is set);
 	// "onednn": the same but an error when oneDNN cannot run; "go": this
 	// package's kernels only.
 	Kind string
@@ -71,7 +71,7 @@ func Load(o Options) (Engine, string, error) {
 		}
 		return e, "", nil
 	case "", KindAuto:
-		if o.SmallRows == 0 && o.LibraryPath == "" && DefaultSmallRows() == math.MaxInt {
+		if o.SmallRows == 0 && DefaultSmallRows() == math.MaxInt {
 			// The Go kernels beat oneDNN at every m on this CPU.
 			return NewGoEngine(o.Threads), "", nil
 		}
