@@ -27,14 +27,10 @@ func (c *KVCache) AdoptRows(o *KVCache, shift int) error {
 	}
 	if shift+o.Capacity > c.Capacity {
 		grow := shift + o.Capacity - c.Capacity
-		for l := range c.K {
-			c.K[l] = append(c.K[l], make([][]float32, grow)...)
-			c.V[l] = append(c.V[l], make([][]float32, grow)...)
-		}
-		for l := range c.K16 {
-			c.K16[l] = append(c.K16[l], make([][]uint16, grow)...)
-			c.V16[l] = append(c.V16[l], make([][]uint16, grow)...)
-		}
+		growSteps(c.K, grow)
+		growSteps(c.V, grow)
+		growSteps(c.K16, grow)
+		growSteps(c.V16, grow)
 		c.Width = append(c.Width, make([]int, grow)...)
 		c.Capacity = shift + o.Capacity
 	}
@@ -100,16 +96,10 @@ func (c *KVCache) DropLeading(n int) error {
 			return fmt.Errorf("kv cache: dropping %d leading steps of row %d, which has %d", n, r, l)
 		}
 	}
-	for _, store := range [][][][]float32{c.K, c.V} {
-		for l := range store {
-			store[l] = append(store[l][n:], make([][]float32, n)...)
-		}
-	}
-	for _, store := range [][][][]uint16{c.K16, c.V16} {
-		for l := range store {
-			store[l] = append(store[l][n:], make([][]uint16, n)...)
-		}
-	}
+	dropSteps(c.K, n)
+	dropSteps(c.V, n)
+	dropSteps(c.K16, n)
+	dropSteps(c.V16, n)
 	c.Width = append(c.Width[n:], make([]int, n)...)
 	for r := range c.lens {
 		c.table[r] = append(make([]int32, 0, c.Capacity), c.table[r][n:]...)

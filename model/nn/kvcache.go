@@ -186,21 +186,38 @@ func (c *KVCache) Reserve(n int) ([]int, error) {
 
 // widen gives step t room for width slots, keeping what it holds.
 func (c *KVCache) widen(t, width int) {
-	for _, store := range [][][][]float32{c.K, c.V} {
-		for _, layer := range store {
-			nw := make([]float32, width*c.Dim)
-			copy(nw, layer[t])
-			layer[t] = nw
-		}
-	}
-	for _, store := range [][][][]uint16{c.K16, c.V16} {
-		for _, layer := range store {
-			nw := make([]uint16, width*c.Dim)
-			copy(nw, layer[t])
-			layer[t] = nw
-		}
-	}
+	size := width * c.Dim
+	widenStep(c.K, t, size)
+	widenStep(c.V, t, size)
+	widenStep(c.K16, t, size)
+	widenStep(c.V16, t, size)
 	c.Width[t] = width
+}
+
+// widenStep gives step t of every layer of store room for size values,
+// keeping what it holds. Like growSteps and dropSteps it serves either
+// host storage and does nothing to a storage the cache does not have.
+func widenStep[T float32 | uint16](store [][][]T, t, size int) {
+	for _, layer := range store {
+		nw := make([]T, size)
+		copy(nw, layer[t])
+		layer[t] = nw
+	}
+}
+
+// growSteps adds n empty steps to every layer of store.
+func growSteps[T float32 | uint16](store [][][]T, n int) {
+	for l := range store {
+		store[l] = append(store[l], make([][]T, n)...)
+	}
+}
+
+// dropSteps removes every layer's first n steps from store, keeping its
+// length (n empty steps at the end).
+func dropSteps[T float32 | uint16](store [][][]T, n int) {
+	for l := range store {
+		store[l] = append(store[l][n:], make([][]T, n)...)
+	}
 }
 
 func count(b []bool) int {
