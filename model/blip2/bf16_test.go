@@ -140,32 +140,12 @@ func greedyChanges(t *testing.T, g *golden, m *Model) (changed, total int) {
 		if c.OutputIDs == nil {
 			continue
 		}
-		cfg := base
-		for k, v := range c.GenerateKwargs {
-			if err := cfg.Set(k, fmt.Sprint(v)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		ids, mask := c.InputIDs, c.AttentionMask
-		if ids == nil {
-			row := append(repeat(*m.Config.ImageTokenIndex, m.Config.NumQueryTokens), *m.Config.Text.BOSTokenID)
-			ids, mask = [][]int{row}, [][]int{onesInt(len(row))}
-		}
-		n := len(c.Images)
-		img, err := m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, n), n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := m.Generate(context.Background(), img, ids, mask, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := generate.PadLikeHF(out, cfg.FillToken())
-		for i, want := range c.OutputIDs {
+		r := runGenerationCase(t, g, m, c, base)
+		for i, want := range r.want {
 			total++
-			if fmt.Sprint(got[i]) != fmt.Sprint(want[len(ids[0]):]) {
+			if fmt.Sprint(r.got[i]) != fmt.Sprint(want) {
 				changed++
-				t.Logf("%s row %d (%v): bf16 %v, fixture %v", c.Name, i, c.GenerateKwargs, got[i], want[len(ids[0]):])
+				t.Logf("%s row %d (%v): bf16 %v, fixture %v", c.Name, i, c.GenerateKwargs, r.got[i], want)
 			}
 		}
 	}

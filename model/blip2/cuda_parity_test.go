@@ -102,37 +102,13 @@ func TestCUDAGenerationParity(t *testing.T) {
 					if c.OutputIDs == nil {
 						continue
 					}
-					cfg := base
-					for k, v := range c.GenerateKwargs {
-						if err := cfg.Set(k, fmt.Sprint(v)); err != nil {
-							t.Fatalf("%s: %v", c.Name, err)
-						}
-					}
-					ids, mask := c.InputIDs, c.AttentionMask
-					if ids == nil {
-						row := append(repeat(*m.Config.ImageTokenIndex, m.Config.NumQueryTokens), *m.Config.Text.BOSTokenID)
-						ids, mask = [][]int{row}, [][]int{onesInt(len(row))}
-					}
-					n := len(c.Images)
-					img, err := m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, n), n)
-					if err != nil {
-						t.Fatal(err)
-					}
-					out, err := m.Generate(context.Background(), img, ids, mask, cfg)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got := generate.PadLikeHF(out, cfg.FillToken())
-					skip := len(ids[0])
-					if !m.Config.DecoderOnly() {
-						skip = 1
-					}
-					for i, want := range c.OutputIDs {
+					r := runGenerationCase(t, g, m, c, base)
+					for i, want := range r.want {
 						total++
-						if fmt.Sprint(got[i]) == fmt.Sprint(want[skip:]) {
+						if fmt.Sprint(r.got[i]) == fmt.Sprint(want) {
 							same++
 						} else if mode == ops.FP32 {
-							t.Errorf("%s row %d: got %v, want %v", c.Name, i, got[i], want[skip:])
+							t.Errorf("%s row %d: got %v, want %v", c.Name, i, r.got[i], want)
 						}
 					}
 				}

@@ -94,11 +94,7 @@ func TestQueriesBeforePromptWithoutImageToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var flat []float32
-		for _, r := range logits {
-			flat = append(flat, r...)
-		}
-		assertClose(t, "c2.logits with queries put before the prompt", flat, g.tensor(t, "c2.logits"))
+		assertClose(t, "c2.logits with queries put before the prompt", flat(logits), g.tensor(t, "c2.logits"))
 	}
 }
 

@@ -16,19 +16,22 @@ import (
 	"blipflow/model/safetensors"
 )
 
+// goldenCase is one case of a fixture's golden.json.
+type goldenCase struct {
+	Name           string         `json:"name"`
+	Images         []string       `json:"images"`
+	Text           any            `json:"text"`
+	InputIDs       [][]int        `json:"input_ids"`
+	AttentionMask  [][]int        `json:"attention_mask"`
+	Labels         [][]int        `json:"labels"`
+	OutputIDs      [][]int        `json:"output_ids"`
+	GenerateKwargs map[string]any `json:"generate_kwargs"`
+	TextInputIDs   [][]int        `json:"text_input_ids"`
+}
+
 // golden is a fixture model folder's golden.json and golden.safetensors.
 type golden struct {
-	Cases []struct {
-		Name           string         `json:"name"`
-		Images         []string       `json:"images"`
-		Text           any            `json:"text"`
-		InputIDs       [][]int        `json:"input_ids"`
-		AttentionMask  [][]int        `json:"attention_mask"`
-		Labels         [][]int        `json:"labels"`
-		OutputIDs      [][]int        `json:"output_ids"`
-		GenerateKwargs map[string]any `json:"generate_kwargs"`
-		TextInputIDs   [][]int        `json:"text_input_ids"`
-	} `json:"cases"`
+	Cases   []goldenCase `json:"cases"`
 	tensors *safetensors.File
 }
 
@@ -153,11 +156,7 @@ func TestOPTLogitsParity(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var flat []float32
-				for _, r := range logits {
-					flat = append(flat, r...)
-				}
-				assertClose(t, c.Name+".logits", flat, g.tensor(t, c.Name+".logits"))
+				assertClose(t, c.Name+".logits", flat(logits), g.tensor(t, c.Name+".logits"))
 			}
 		})
 	}
@@ -221,11 +220,7 @@ func TestT5LogitsParity(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var flat []float32
-				for _, r := range logits {
-					flat = append(flat, r...)
-				}
-				assertClose(t, c.Name+".logits", flat, g.tensor(t, c.Name+".logits"))
+				assertClose(t, c.Name+".logits", flat(logits), g.tensor(t, c.Name+".logits"))
 			}
 		})
 	}
@@ -245,49 +240,68 @@ func TestGenerationParity(t *testing.T) {
 					if c.OutputIDs == nil {
 						continue
 					}
-					cfg := base
-					for k, v := range c.GenerateKwargs {
-						if err := cfg.Set(k, fmt.Sprint(v)); err != nil {
-							t.Fatalf("%s: %v", c.Name, err)
-						}
-					}
-					ids, mask := c.InputIDs, c.AttentionMask
-					if ids == nil { // generate starts from the image tokens and BOS
-						row := append(make([]int, 0), repeat(*m.Config.ImageTokenIndex, m.Config.NumQueryTokens)...)
-						row = append(row, *m.Config.Text.BOSTokenID)
-						ids, mask = [][]int{row}, [][]int{onesInt(len(row))}
-					}
-					n := len(c.Images)
-					img, err := m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, n), n)
-					if err != nil {
-						t.Fatal(err)
-					}
-					out, err := m.Generate(context.Background(), img, ids, mask, cfg)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got := generate.PadLikeHF(out, cfg.FillToken())
-					skip := len(ids[0])
-					if !m.Config.DecoderOnly() {
-						skip = 1
-					}
-					for i, want := range c.OutputIDs {
-						if !m.Config.DecoderOnly() && len(c.OutputIDs) == len(mask) && paddedBetween(mask[i]) {
+					r := runGenerationCase(t, g, m, c, base)
+					for i, want := range r.want {
+						if !m.Config.DecoderOnly() && len(r.want) == len(r.mask) && paddedBetween(r.mask[i]) {
 							// transformers shifts T5's relative positions by the
 							// padding between the image tokens and the text (its
 							// golden row depends on the batch); blipflow gives
 							// the row what it gives alone.
-							checkAsAlone(t, m, img, c.Name, i, ids[i], mask[i], cfg, got[i])
+							checkAsAlone(t, m, r.img, c.Name, i, r.ids[i], r.mask[i], r.cfg, r.got[i])
 							continue
 						}
-						if fmt.Sprint(got[i]) != fmt.Sprint(want[skip:]) {
-							t.Errorf("%s row %d: got %v, want %v", c.Name, i, got[i], want[skip:])
+						if fmt.Sprint(r.got[i]) != fmt.Sprint(want) {
+							t.Errorf("%s row %d: got %v, want %v", c.Name, i, r.got[i], want)
 						}
 					}
 				}
 			})
 		}
 	}
+}
+
+// generationRun is a fixture generation case run on a model.
+type generationRun struct {
+	ids, mask [][]int // the prompt (the image tokens and BOS when the case has none)
+	img       *ImageOutputs
+	cfg       generate.Config
+	got       [][]int // generated ids per row, padded as transformers pads them
+	want      [][]int // the fixture's ids per row, after the prompt
+}
+
+// runGenerationCase runs case c on m with the checkpoint's generation
+// defaults base and the case's settings.
+func runGenerationCase(t *testing.T, g *golden, m *Model, c goldenCase, base generate.Config) generationRun {
+	t.Helper()
+	r := generationRun{cfg: base, ids: c.InputIDs, mask: c.AttentionMask}
+	for k, v := range c.GenerateKwargs {
+		if err := r.cfg.Set(k, fmt.Sprint(v)); err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+	}
+	if r.ids == nil { // generate starts from the image tokens and BOS
+		row := append(make([]int, 0), repeat(*m.Config.ImageTokenIndex, m.Config.NumQueryTokens)...)
+		row = append(row, *m.Config.Text.BOSTokenID)
+		r.ids, r.mask = [][]int{row}, [][]int{onesInt(len(row))}
+	}
+	n := len(c.Images)
+	var err error
+	if r.img, err = m.EncodeImages(context.Background(), imagesPixels(t, g, c.Name, n), n); err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Generate(context.Background(), r.img, r.ids, r.mask, r.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.got = generate.PadLikeHF(out, r.cfg.FillToken())
+	skip := len(r.ids[0]) // a decoder-only model's output repeats the prompt
+	if !m.Config.DecoderOnly() {
+		skip = 1 // an encoder-decoder's starts with the decoder start token
+	}
+	for _, w := range c.OutputIDs {
+		r.want = append(r.want, w[skip:])
+	}
+	return r
 }
 
 // paddedBetween reports whether a mask row has padding between its tokens.
