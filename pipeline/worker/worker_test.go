@@ -201,16 +201,7 @@ func TestStopHandsShardsBack(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- slow.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, inFlight, _ := f.conn.Queue.Backlog(context.Background()); inFlight == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the shard was never delivered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	f.waitInFlight(t, 10*time.Second)
 	stop()
 	select {
 	case err := <-stopped:
@@ -221,14 +212,37 @@ func TestStopHandsShardsBack(t *testing.T) {
 		t.Fatal("worker did not stop")
 	}
 	// Handed back: another worker gets it long before the 30s ack wait.
-	fast := f.worker(t, &pipeline.NopModel{}, Config{})
-	ctx2, stop2 := context.WithCancel(context.Background())
-	defer stop2()
-	go func() { _ = fast.Run(ctx2) }()
-	states := f.waitStates(t, "handback", func(s map[string]jobstate.ShardState) bool { return s["slow"].State == jobstate.StateDone })
-	if st := states["slow"]; st.Rows != 12 || st.Deliveries != 2 {
+	if st := f.finishElsewhere(t, "handback", "slow"); st.Rows != 12 || st.Deliveries != 2 {
 		t.Errorf("shard state %+v; want 12 rows on the second delivery", st)
 	}
+}
+
+// waitInFlight waits until the queue has one shard delivered and not yet
+// acknowledged, failing the test after within.
+func (f *fixture) waitInFlight(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if _, inFlight, _ := f.conn.Queue.Backlog(context.Background()); inFlight == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the shard was never delivered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// finishElsewhere starts another worker (a nop model) and returns the state
+// of job's shard once it is done.
+func (f *fixture) finishElsewhere(t *testing.T, job, shard string) jobstate.ShardState {
+	t.Helper()
+	w := f.worker(t, &pipeline.NopModel{}, Config{})
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	go func() { _ = w.Run(ctx) }()
+	states := f.waitStates(t, job, func(s map[string]jobstate.ShardState) bool { return s[shard].State == jobstate.StateDone })
+	return states[shard]
 }
 
 func mustPNG(t *testing.T) []byte {
@@ -277,16 +291,7 @@ func TestDrainHandsBackWithinSeconds(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
 	go func() { stopped <- busy.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, inFlight, _ := f.conn.Queue.Backlog(context.Background()); inFlight == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the shard was never delivered")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	f.waitInFlight(t, 20*time.Second)
 	time.Sleep(300 * time.Millisecond) // into the model run
 	stop()
 	select {
@@ -297,12 +302,7 @@ func TestDrainHandsBackWithinSeconds(t *testing.T) {
 	case <-time.After(12 * time.Second):
 		t.Fatal("the worker waited for the model run or the drain timeout")
 	}
-	fast := f.worker(t, &pipeline.NopModel{}, Config{})
-	ctx2, stop2 := context.WithCancel(context.Background())
-	defer stop2()
-	go func() { _ = fast.Run(ctx2) }()
-	states := f.waitStates(t, "drain", func(s map[string]jobstate.ShardState) bool { return s["busy"].State == jobstate.StateDone })
-	if st := states["busy"]; st.Rows != 4 || st.Deliveries != 2 {
+	if st := f.finishElsewhere(t, "drain", "busy"); st.Rows != 4 || st.Deliveries != 2 {
 		t.Errorf("shard state %+v; want 4 rows on the second delivery", st)
 	}
 }
